@@ -1,0 +1,83 @@
+"""The one place gridpulse reads its environment.
+
+Every setting has the prefix ``GRIDPULSE_`` (``GRIDPULSE_KAFKA_BOOTSTRAP=broker:9092``). The
+defaults point at the local stack that ``make up`` starts; everything else in gridpulse takes
+its configuration as arguments.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDPULSE_", env_file=".env", extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    topic_partitions: int = Field(4, ge=1, description="partitions of every topic gridpulse creates")
+    topic_replication: int = Field(1, ge=1)
+    topic_prefix: str = Field("", description="prefix for every topic name (test isolation)")
+
+    # --- Faust worker ------------------------------------------------------------------------
+    app_id: str = "gridpulse"
+    data_dir: str = Field(".run/faust", description="RocksDB state and faust data directory")
+    web_port: int = 6066
+    rocksdb_block_cache_mb: int = Field(32, ge=1, description="RocksDB block cache per store")
+    rocksdb_write_buffer_mb: int = Field(8, ge=1)
+
+    # --- Redis / PostgreSQL ------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    pg_dsn: SecretStr = SecretStr("postgresql://gridpulse@127.0.0.1:5432/gridpulse")
+
+    # --- domain ------------------------------------------------------------------------------
+    timezone: str = Field("Asia/Shanghai", description="local zone for days and billing months")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        ZoneInfo(v)  # raises a clear ZoneInfoNotFoundError for a typo
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def topic(self, name: str) -> str:
+        """The real topic name of a contract topic (with the deployment's prefix)."""
+        return f"{self.topic_prefix}{name}"
+
+    def aiokafka_security(self) -> dict[str, object]:
+        """Keyword arguments for aiokafka clients carrying the SASL/SSL options."""
+        kw: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            kw["sasl_mechanism"] = self.kafka_sasl_mechanism
+            kw["sasl_plain_username"] = self.kafka_sasl_username
+            kw["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            import ssl
+
+            ctx = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+            if self.kafka_ssl_certfile:
+                ctx.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+            kw["ssl_context"] = ctx
+        return kw
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

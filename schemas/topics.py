@@ -1,0 +1,50 @@
+"""Topic names of the wire contract (CONTRACT.md). Other systems depend on them: never rename."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+METER_READINGS = "meter.readings"
+BILLING_EVENTS = "billing.events"
+GRID_OUTAGES = "grid.outages"
+CUSTOMERS = "customers"
+
+STATS_CUSTOMER = "stats.customer"
+SCORES_CUSTOMER = "scores.customer"
+ALERTS_CREDIT = "alerts.credit"
+ALERTS_OUTAGE = "alerts.outage"
+RELIABILITY_INDICES = "reliability.indices"
+
+INPUTS = (METER_READINGS, BILLING_EVENTS, GRID_OUTAGES, CUSTOMERS)
+OUTPUTS = (STATS_CUSTOMER, SCORES_CUSTOMER, ALERTS_CREDIT, ALERTS_OUTAGE, RELIABILITY_INDICES)
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of an input topic."""
+    return f"{topic}.dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+_COMPACT = {"cleanup.policy": "compact"}
+# Latest-value topics are compacted so a new consumer reads one record per key; event topics
+# and dead-letter topics keep a week (DLQ: 30 days, for the people who replay them).
+_WEEK = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
+_MONTH = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+
+CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(METER_READINGS, _WEEK),
+    TopicSpec(BILLING_EVENTS, _WEEK),
+    TopicSpec(GRID_OUTAGES, _WEEK),
+    TopicSpec(CUSTOMERS, _COMPACT),
+    TopicSpec(STATS_CUSTOMER, _COMPACT),
+    TopicSpec(SCORES_CUSTOMER, _COMPACT),
+    TopicSpec(ALERTS_CREDIT, _COMPACT),
+    TopicSpec(ALERTS_OUTAGE, _COMPACT),
+    TopicSpec(RELIABILITY_INDICES, _COMPACT),
+    *(TopicSpec(dlq(t), _MONTH) for t in INPUTS),
+)
