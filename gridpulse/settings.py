@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(32, ge=1, description="RocksDB block cache per store")
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
 
+    # --- stream processing --------------------------------------------------------------------
+    batch_max: int = Field(2000, ge=1, description="readings per batch (one state write per customer)")
+    batch_within_s: float = Field(0.5, gt=0, description="longest wait to fill a batch, seconds")
+    lateness_s: int = Field(48 * 3600, ge=0, description="out-of-order readings accepted up to this age")
+    future_tolerance_s: int = Field(300, ge=0, description="clock skew allowed on reading timestamps")
+    gap_report_days: int = Field(3, ge=0, description="days of interval gaps listed in stats.customer")
+    aging_interval_s: float = Field(300.0, gt=0, description="how often overdue ages are re-evaluated")
+
     # --- Redis / PostgreSQL ------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
     pg_dsn: SecretStr = SecretStr("postgresql://gridpulse@127.0.0.1:5432/gridpulse")

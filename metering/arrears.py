@@ -105,6 +105,7 @@ class ArrearsLedger:
         self._monthly: dict[int, list[int]] = {}
         self._recent: list[list[Any]] = []  # [epoch, type, fen] of late fees, reversals, theft
         self._newest_day = 0
+        self.newest_ts: float | None = None  # event time of the newest event applied, epoch s
 
     # ---------------------------------------------------------------- apply
 
@@ -142,6 +143,8 @@ class ArrearsLedger:
             bucket[PAID] -= fen
         if kind in ("late_fee", "payment_reversal", "theft_penalty"):
             self._recent.append([ts, kind, fen])
+        if self.newest_ts is None or ts > self.newest_ts:
+            self.newest_ts = ts
         if local_day.toordinal() > self._newest_day:
             self._newest_day = local_day.toordinal()
             self._prune()
@@ -205,6 +208,10 @@ class ArrearsLedger:
         horizon_s = datetime(newest.year, newest.month, newest.day, tzinfo=self.tz).timestamp()
         self._recent = [r for r in self._recent if r[0] >= horizon_s - EVENT_IDS_KEPT_DAYS * 86400]
 
+    @property
+    def has_events(self) -> bool:
+        return self.newest_ts is not None
+
     # ---------------------------------------------------------------- snapshot
 
     def snapshot(self, as_of: datetime | float) -> dict[str, Any]:
@@ -258,6 +265,7 @@ class ArrearsLedger:
                 "monthly": [[m, *b] for m, b in sorted(self._monthly.items())],
                 "recent": self._recent,
                 "newest": self._newest_day,
+                "newest_ts": self.newest_ts,
             }
         )
 
@@ -272,6 +280,7 @@ class ArrearsLedger:
         ledger._monthly = {m: b for m, *b in raw["monthly"]}
         ledger._recent = raw["recent"]
         ledger._newest_day = raw["newest"]
+        ledger.newest_ts = raw.get("newest_ts")
         return ledger
 
 

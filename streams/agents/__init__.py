@@ -1,0 +1,21 @@
+"""Every agent, timer and web view of the worker, registered in one place."""
+
+from __future__ import annotations
+
+import faust
+
+from gridpulse.settings import Settings
+from streams.app_types import Topics
+from streams.runtime import Runtime
+
+
+def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
+    from streams.agents import billing, customers, readings, web
+
+    rt = Runtime(app, settings, topics)
+    customers.register(rt)
+    readings.register(rt)
+    billing.register(rt)
+    web.register(rt)
+    app.gp_runtime = rt  # type: ignore[attr-defined]
+    return rt

@@ -1,0 +1,158 @@
+"""What the agents share on one worker: tables, caches, the dead-letter path, the stats
+publisher and the Redis sink. Built once per app in ``streams.agents.register_all``.
+
+Tables (RocksDB via rocksdict, each with a changelog topic) all hold one compact record per
+customer, keyed by customer_id bytes and created with ``use_partitioner=True``: the input
+topics are keyed by customer_id, so a customer's readings, bills, profile and state all live
+in the same partition number and on the same worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from gridpulse.settings import Settings
+from metering.arrears import ArrearsLedger
+from metering.load import LoadState
+from metering.pf_tariff import pf_standard_for
+from schemas.codec import DeadLetterCounter, dead_letter
+from schemas.models import CustomerProfile
+from streams.app_types import Topics
+from streams.context import event_context
+from streams.sinks import RedisHashSink
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, app: faust.App, settings: Settings, topics: Topics) -> None:
+        self.app = app
+        self.settings = settings
+        self.topics = topics
+        self.tz = settings.tz
+        self.dead_letters = DeadLetterCounter()
+        self.counters: Counter[str] = Counter()
+
+        def table(name: str, help_: str) -> Any:
+            from streams.app import rocksdb_options
+
+            return app.Table(
+                name,
+                key_type=bytes,  # bytes -> faust's "raw" codec: we serialise ourselves
+                value_type=bytes,
+                partitions=settings.topic_partitions,
+                use_partitioner=True,
+                options=rocksdb_options(settings),
+                help=help_,
+            )
+
+        self.load_table = table("load-state", "per-customer load/energy aggregates (metering.load)")
+        self.arrears_table = table("arrears-state", "per-customer arrears ledger (metering.arrears)")
+        self.profile_table = table("customer-profiles", "latest valid customer profile, JSON")
+        # decoded profiles: a reading looks its customer up on the hot path
+        self._profiles: dict[str, CustomerProfile | None] = {}
+        self.redis = RedisHashSink(settings.redis_url, key_prefix=f"{settings.topic_prefix}gp:stats:")
+        # what the aging timer last published per customer (ages change once a day)
+        self.published_aging: dict[str, tuple[int, tuple[float, ...]]] = {}
+
+        app.on_partitions_revoked.connect(self._on_revoked)
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # partitions may come back with state changed by another worker: drop the caches
+        self._profiles.clear()
+        self.published_aging.clear()
+
+    # ------------------------------------------------------------------ state access
+
+    def profile(self, customer_id: str) -> CustomerProfile | None:
+        try:
+            return self._profiles[customer_id]
+        except KeyError:
+            raw = self.profile_table.get(customer_id.encode())
+            p = CustomerProfile.model_validate_json(raw) if raw else None
+            self._profiles[customer_id] = p
+            return p
+
+    def set_profile(self, event: faust.EventT, customer_id: str, profile: CustomerProfile | None) -> None:
+        key = customer_id.encode()
+        with event_context(event):
+            if profile is None:
+                self.profile_table.pop(key, None)
+            else:
+                self.profile_table[key] = profile.model_dump_json().encode()
+        self._profiles[customer_id] = profile
+
+    def load_state(self, customer_id: str) -> LoadState:
+        raw = self.load_table.get(customer_id.encode())
+        if raw is None:
+            return LoadState(tz=self.tz, lateness_s=self.settings.lateness_s)
+        return LoadState.from_bytes(raw, tz=self.tz, lateness_s=self.settings.lateness_s)
+
+    def ledger(self, customer_id: str) -> ArrearsLedger:
+        raw = self.arrears_table.get(customer_id.encode())
+        return ArrearsLedger(tz=self.tz) if raw is None else ArrearsLedger.from_bytes(raw, tz=self.tz)
+
+    # ------------------------------------------------------------------ dead letters
+
+    async def dead_letter(self, topic: str, event: faust.EventT, kind: str, detail: str) -> None:
+        """Send an unusable message to ``<topic>.dlq`` with its context; it is then acked like
+        any other, so its offset is committed after the dead letter is flushed."""
+        msg = event.message
+        record = dead_letter(
+            msg.value, msg.key, msg.topic, msg.partition, msg.offset, kind, detail, datetime.now(UTC)
+        )
+        self.dead_letters.add(topic, kind)
+        await self.topics.dlq[topic].send(key=msg.key, value=record)
+
+    # ------------------------------------------------------------------ stats
+
+    def stats_snapshot(
+        self,
+        customer_id: str,
+        now: datetime,
+        load: LoadState | None = None,
+        ledger: ArrearsLedger | None = None,
+    ) -> dict[str, Any] | None:
+        """The ``stats.customer`` document, or None while nothing is known of the customer."""
+        load = load if load is not None else self.load_state(customer_id)
+        ledger = ledger if ledger is not None else self.ledger(customer_id)
+        if load.watermark is None and not ledger.has_events:
+            return None
+        profile = self.profile(customer_id)
+        standard = tariff = None
+        if profile is not None:
+            standard = pf_standard_for(
+                profile.tariff_class, profile.contract_kva, profile.voltage_kv, profile.pf_standard
+            )
+            tariff = profile.tariff_cny_per_kwh
+        now_ts = now.timestamp()
+        windows = load.snapshot(now_ts, pf_standard=standard, tariff_cny_per_kwh=tariff)
+        arrears = ledger.snapshot(now)
+        windows.pop("ts")
+        newest = max(t for t in (load.data_end, ledger.newest_ts) if t is not None)
+        ts = datetime.fromtimestamp(newest, self.tz).isoformat()
+        doc: dict[str, Any] = {"customer_id": customer_id, "ts": ts, **windows, "arrears": arrears}
+        doc["profile_known"] = profile is not None
+        doc["gaps"] = [
+            {"date": g.day.isoformat(), "meter_id": g.meter_id, "expected": g.expected, "found": g.found}
+            for g in load.gaps(days=self.settings.gap_report_days)
+        ]
+        return doc
+
+    async def publish_stats(self, docs: Iterable[dict[str, Any]]) -> int:
+        n = 0
+        for doc in docs:
+            cid = doc["customer_id"]
+            await self.topics.stats.send(key=cid.encode(), value=orjson.dumps(doc))
+            self.redis.add(cid, doc)
+            n += 1
+        self.counters["stats_published"] += n
+        await self.redis.flush()
+        return n
