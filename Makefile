@@ -1,0 +1,83 @@
+# gridpulse task runner: `make` (or `make help`) lists the targets.
+# The local stack (Kafka, Redis, PostgreSQL under .run/) is scripts/stack.sh; ports can be moved
+# with GRIDPULSE_KAFKA_PORT / GRIDPULSE_REDIS_PORT / GRIDPULSE_PG_PORT, and the gridpulse
+# settings then follow (exported below unless set explicitly).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# setup -> up -> topics -> pytest must happen in this order even under `make -j`
+.NOTPARALLEL:
+
+VENV := .venv/bin
+STACK := scripts/stack.sh
+
+ifdef GRIDPULSE_KAFKA_PORT
+export GRIDPULSE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(GRIDPULSE_KAFKA_PORT)
+endif
+ifdef GRIDPULSE_REDIS_PORT
+export GRIDPULSE_REDIS_URL ?= redis://127.0.0.1:$(GRIDPULSE_REDIS_PORT)/0
+endif
+ifdef GRIDPULSE_PG_PORT
+export GRIDPULSE_PG_DSN ?= postgresql://gridpulse@127.0.0.1:$(GRIDPULSE_PG_PORT)/gridpulse
+endif
+
+.PHONY: help setup up down status kill-kafka wipe topics test test-unit test-integration demo lint \
+	format bench clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+setup: ## install what is missing: apt redis/postgres, Kafka jars (Maven), .venv
+	@scripts/bootstrap.sh
+
+up: setup ## start Kafka, Redis and PostgreSQL under .run/ (no-op when running)
+	@$(STACK) up
+
+down: ## stop the local stack
+	@$(STACK) down
+
+status: ## one line per stack component: running / answering
+	@$(STACK) status
+
+kill-kafka: ## SIGKILL the local broker (fault tests)
+	@$(STACK) kill kafka
+
+wipe: ## stop the stack and delete its data (.run/)
+	@$(STACK) wipe
+
+topics: ## create the contract topics on the local broker
+	$(VENV)/gridpulse topics create
+
+test: setup up topics ## everything: stack up, topics, then the whole pytest suite
+	$(VENV)/pytest -q
+
+test-unit: ## unit tests only; needs no stack
+	$(VENV)/pytest -q tests/unit
+
+test-integration: setup up topics ## integration tests only, against the local stack
+	$(VENV)/pytest -q tests/integration
+
+demo: setup up topics ## run the end-to-end demo on the local stack
+	$(VENV)/gridpulse demo
+
+lint: ## ruff (lint + format check) and mypy
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+
+format: ## apply ruff's formatting and safe fixes
+	$(VENV)/ruff check --fix .
+	$(VENV)/ruff format .
+
+bench: setup up topics ## run the benchmarks (python -m bench.run)
+	$(VENV)/python -m bench.run
+
+clean: ## stop the stack, delete .run/ and the tool caches
+	@$(STACK) wipe
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and also drop .venv and the Kafka jars (next `make setup` redoes them)
+	rm -rf .venv infra/kafka/libs infra/kafka/target

@@ -1,0 +1,508 @@
+"""Pydantic models of every topic of the wire contract (/work/shared/CONTRACT.md).
+
+Field names are the contract's and must not change; adding a field is allowed (say in its
+description that it is an addition). Units are in each field's description.
+
+Inputs (``meter.readings``, ``billing.events``, ``grid.outages``, ``customers``) ignore unknown
+fields: producers may add fields without asking us. Outputs forbid unknown fields when *we*
+build them (a typo in our own code fails loudly), but their published JSON Schemas allow
+additional properties so that a consumer keeps working when we add a field.
+
+Strictness: strings, numbers and booleans are validated strictly (``"1.5"`` is not a number,
+``1`` is not ``true``), except that a JSON integer is a valid float. Timestamps must be RFC 3339
+strings (or ``datetime`` objects in Python) carrying an offset; a naive timestamp or a Unix
+epoch number is rejected. Floats must be finite.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+from schemas import topics
+
+# --- shared field types ------------------------------------------------------------------------
+
+
+# Years outside this range are garbage on a live stream, and near datetime's limits converting
+# to UTC or local time (or adding a margin) would raise OverflowError inside the agents.
+_MIN_YEAR, _MAX_YEAR = "1970", "2999"
+
+
+def _rfc3339_only(v: Any) -> Any:
+    # pydantic also reads Unix epoch numbers (and numeric strings) as datetimes; on the wire that
+    # is almost always a producer bug (seconds or milliseconds?), so only RFC 3339 text passes.
+    if isinstance(v, datetime):
+        if not int(_MIN_YEAR) <= v.year <= int(_MAX_YEAR):
+            raise ValueError(f"year outside {_MIN_YEAR}..{_MAX_YEAR}")
+        return v
+    if isinstance(v, str) and len(v) >= 19 and v[4] == "-" and v[7] == "-" and v[10] in "Tt ":
+        if not _MIN_YEAR <= v[:4] <= _MAX_YEAR:
+            raise ValueError(f"year outside {_MIN_YEAR}..{_MAX_YEAR}")
+        return v
+    raise ValueError("expected an RFC 3339 timestamp with an offset, e.g. 2026-03-01T10:15:00+08:00")
+
+
+def _iso_date_only(v: Any) -> Any:
+    if isinstance(v, date) and not isinstance(v, datetime):
+        if not int(_MIN_YEAR) <= v.year <= int(_MAX_YEAR):
+            raise ValueError(f"year outside {_MIN_YEAR}..{_MAX_YEAR}")
+        return v
+    if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+        if not _MIN_YEAR <= v[:4] <= _MAX_YEAR:
+            raise ValueError(f"year outside {_MIN_YEAR}..{_MAX_YEAR}")
+        return v
+    raise ValueError("expected a date YYYY-MM-DD")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+"""RFC 3339 with an offset, years 1970..2999; naive timestamps and epoch numbers are rejected."""
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+Id = Annotated[str, Field(strict=True, min_length=1, max_length=256)]
+Text = Annotated[str, Field(strict=True, max_length=4096)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite float; a JSON integer is accepted (and becomes a float)."""
+NonNegative = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+Flag = Annotated[bool, Field(strict=True)]
+Period = Annotated[str, Field(strict=True, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+"""A billing month, ``YYYY-MM``."""
+Grade = Literal["A", "B", "C", "D"]
+Importance = Literal["special", "level1", "level2", "temporary", "none"]
+TariffClass = Literal[
+    "residential",
+    "commercial",
+    "general_industrial",
+    "large_industrial",
+    "agricultural",
+    "wholesale",
+    "other",
+]
+Severity = Literal["critical", "major", "minor", "info"]
+AlertStatus = Literal["open", "escalated", "resolved"]
+OutageScope = Literal["feeder", "transformer_area"]
+
+_INPUT = ConfigDict(extra="ignore", frozen=True)
+_OUTPUT = ConfigDict(extra="forbid")
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+class MeterReading(BaseModel):
+    """One interval reading from the meter head-end (``meter.readings``, key customer_id).
+
+    The same (meter_id, ts) may arrive twice and out of order; de-duplication is stateful and
+    lives with the per-customer state, not here. Unknown fields are ignored.
+    """
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    meter_id: Id = Field(description="meter identifier")
+    customer_id: Id = Field(description="customer the meter bills")
+    ts: Timestamp = Field(description="END of the interval, RFC 3339 with offset")
+    interval_s: int = Field(
+        default=900, strict=True, gt=0, le=86400, description="interval length, seconds (1..86400)"
+    )
+    kwh: NonNegative = Field(description="active import energy in the interval, kWh, >= 0")
+    kvarh: NonNegative | None = Field(
+        default=None, description="reactive import energy in the interval, kvarh"
+    )
+    kvarh_export: NonNegative | None = Field(
+        default=None,
+        description="reactive export energy in the interval, kvarh, when the meter has the register",
+    )
+    demand_kw: NonNegative | None = Field(
+        default=None, description="maximum demand in the interval, kW, when metered"
+    )
+    quality: list[Annotated[str, Field(strict=True, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="head-end quality codes (estimated, power_fail, clock_set, tamper, ...); "
+        "carried through, not errors",
+    )
+
+
+BillingType = Literal["bill", "payment", "late_fee", "payment_reversal", "theft_penalty", "adjustment"]
+
+
+class BillingEvent(BaseModel):
+    """A billing system event (``billing.events``, key customer_id). Unknown fields are ignored.
+
+    Business rules beyond types (a bill needs a due date, amount > 0) are in
+    ``schemas.validation.check_billing``.
+    """
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    event_id: Id = Field(description="unique event id; the same event may be delivered twice")
+    customer_id: Id = Field(description="customer")
+    ts: Timestamp = Field(description="when it happened, RFC 3339 with offset")
+    type: BillingType = Field(
+        description="bill, payment, late_fee, payment_reversal (bounced/returned payment), "
+        "theft_penalty, adjustment"
+    )
+    amount: Number = Field(description="CNY; > 0 (an adjustment may be negative)")
+    bill_id: Id | None = Field(default=None, description="the bill; for a payment, when it names the bill")
+    due_date: IsoDate | None = Field(
+        default=None, description="due date of a bill, YYYY-MM-DD; required for a bill"
+    )
+    period: Period | None = Field(default=None, description="billing period of a bill, YYYY-MM")
+
+
+class OutageEvent(BaseModel):
+    """A grid operations event (``grid.outages``, key outage_id). Unknown fields are ignored."""
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    outage_id: Id = Field(description="outage identifier")
+    event: Literal["notice", "start", "restore"] = Field(
+        description="notice (planned work announced), start, restore"
+    )
+    ts: Timestamp = Field(description="when it happened, RFC 3339 with offset")
+    scope: OutageScope = Field(description="what is out: a feeder or a transformer area (台区)")
+    scope_id: Id = Field(description="the feeder id or transformer area id")
+    planned: Flag = Field(default=False, description="planned work (true) or fault (false)")
+    planned_start: Timestamp | None = Field(default=None, description="announced start of planned work")
+    expected_restore: Timestamp | None = Field(default=None, description="expected restoration time")
+    cause: Text | None = Field(default=None, description="free-text cause")
+
+
+class CustomerProfile(BaseModel):
+    """The latest profile of a customer (``customers``, compacted; a null value deletes).
+
+    ``name`` is personal data: it is left out of ``repr()``/``str()`` and of validation error
+    messages, and must never reach logs or alert payloads. Only customer_id is required by the
+    contract; the other fields default to "unknown". Unknown fields are ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    schema_version: ClassVar[int] = 1
+
+    customer_id: Id = Field(description="customer")
+    name: Text | None = Field(
+        default=None,
+        repr=False,
+        description="customer name; PERSONAL DATA: never in logs or alert payloads",
+        json_schema_extra={"x-personal-data": True},
+    )
+    tariff_class: TariffClass = Field(default="other", description="tariff class")
+    contract_kva: Number | None = Field(default=None, description="contracted capacity, kVA")
+    voltage_kv: Number | None = Field(default=None, description="supply voltage, kV")
+    importance: Importance = Field(
+        default="none", description="important-customer tier (重要电力客户); none = ordinary customer"
+    )
+    feeders: list[Id] = Field(
+        default_factory=list,
+        max_length=64,
+        description="feeders that can supply the customer; two or more = dual circuit (双回路)",
+    )
+    transformer_area: Id | None = Field(default=None, description="transformer area (台区) id")
+    emergency_generator: Flag = Field(
+        default=False, description="has its own emergency source (自备应急电源)"
+    )
+    manager_id: Id | None = Field(default=None, description="the customer manager (客户经理) who is warned")
+    industry: Text | None = Field(default=None, description="industry")
+    pf_standard: Number | None = Field(
+        default=None,
+        description="power-factor standard 0.90 / 0.85 / 0.80; derived from tariff_class and "
+        "contract_kva when null",
+    )
+    tariff_cny_per_kwh: Number | None = Field(
+        default=None, description="average tariff, CNY/kWh, for money estimates"
+    )
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+
+class Window(BaseModel):
+    """Rolling statistics over one window (``day`` or ``d30``)."""
+
+    model_config = _OUTPUT
+
+    kwh: NonNegative = Field(description="active energy in the window, kWh")
+    kvarh: NonNegative = Field(
+        description="reactive energy the power factor uses (|import| + |export|), kvarh"
+    )
+    avg_kw: NonNegative = Field(description="kwh / hours covered by the intervals received, kW")
+    max_kw: NonNegative = Field(description="highest interval demand in the window, kW")
+    load_factor: Number | None = Field(
+        description="avg_kw / max_kw, 0 < LF <= 1; null when the window has no load"
+    )
+    power_factor: Number | None = Field(
+        description="kWh / sqrt(kWh^2 + kvarh^2) over the window's sums; null when no energy"
+    )
+    intervals: Count = Field(default=0, description="(addition) number of intervals received in the window")
+
+
+class MonthWindow(Window):
+    """Rolling statistics of the current billing month (local time zone)."""
+
+    period: Period = Field(description="billing month, YYYY-MM")
+    pf_standard: Number | None = Field(description="power-factor standard applied: 0.90 / 0.85 / 0.80")
+    pf_adjustment_pct: Number | None = Field(
+        description="power-factor tariff adjustment, % of basic + energy charge; positive = surcharge, "
+        "negative = rebate; null when no standard applies or no energy"
+    )
+    projected_power_factor: Number | None = Field(
+        default=None, description="(addition) projected month-end power factor while the month is open"
+    )
+    projected_pf_adjustment_pct: Number | None = Field(
+        default=None, description="(addition) adjustment at the projected month-end power factor, %"
+    )
+
+
+class OverdueBuckets(BaseModel):
+    """Outstanding amounts by days past due, CNY. JSON keys: ``0_30``, ``31_60``, ``61_90``, ``over_90``."""
+
+    model_config = _OUTPUT
+
+    d0_30: NonNegative = Field(
+        default=0.0,
+        validation_alias=AliasChoices("0_30", "d0_30"),
+        serialization_alias="0_30",
+        description="0-30 days past due, CNY",
+    )
+    d31_60: NonNegative = Field(
+        default=0.0,
+        validation_alias=AliasChoices("31_60", "d31_60"),
+        serialization_alias="31_60",
+        description="31-60 days past due, CNY",
+    )
+    d61_90: NonNegative = Field(
+        default=0.0,
+        validation_alias=AliasChoices("61_90", "d61_90"),
+        serialization_alias="61_90",
+        description="61-90 days past due, CNY",
+    )
+    over_90: NonNegative = Field(default=0.0, description="more than 90 days past due, CNY")
+
+
+class Arrears(BaseModel):
+    """Arrears (欠费) of a customer."""
+
+    model_config = _OUTPUT
+
+    outstanding: Number = Field(description="open amount, CNY (negative = credit balance)")
+    oldest_overdue_days: Count = Field(description="days past due of the oldest unpaid bill; 0 when none")
+    overdue_buckets: OverdueBuckets = Field(description="outstanding by days past due")
+    late_fees_12m: Count = Field(description="late-fee (违约金) events in the trailing 12 months")
+    reversals_12m: Count = Field(description="payment reversals (退票) in the trailing 12 months")
+    paid_36m: NonNegative = Field(description="paid in the trailing 36 months, CNY")
+    due_36m: NonNegative = Field(description="billed (due) in the trailing 36 months, CNY")
+    late_fees_amount_36m: NonNegative = Field(
+        default=0.0, description="(addition) late fees charged in the trailing 36 months, CNY (B32)"
+    )
+    theft_penalties_12m: NonNegative = Field(
+        default=0.0, description="(addition) theft (窃电) penalties in the trailing 12 months, CNY"
+    )
+
+
+class StatsCustomer(BaseModel):
+    """Latest rolling statistics of a customer (``stats.customer``, key customer_id)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    customer_id: Id = Field(description="customer")
+    ts: Timestamp = Field(description="event time of the newest input")
+    day: Window = Field(description="the current local day")
+    d30: Window = Field(description="the trailing 30 days")
+    month: MonthWindow = Field(description="the current billing month")
+    arrears: Arrears = Field(description="arrears")
+
+
+IndicatorScore = Annotated[int, Field(strict=True, ge=1, le=5)]
+
+
+class Indicators(BaseModel):
+    """Raw values of the customer value indicators (DOMAIN.md section 3); null when not computable."""
+
+    model_config = _OUTPUT
+
+    B11: Number | None = Field(description="power-energy ratio: customer energy / supplier total energy")
+    B12: Number | None = Field(description="transmission cost share: customer fee / supplier total fee")
+    B21: Number | None = Field(description="load factor: average / maximum load")
+    B22: Number | None = Field(description="power factor indicator, 0..1 (ramp p1=0.80 .. p2=0.95)")
+    B31: Number | None = Field(description="cumulative recovery: paid 36 months / due 36 months")
+    B32: Number | None = Field(description="punctuality: (a - late fees / receivable) / a, 0..1")
+    B41: Number | None = Field(description="growth rate indicator, 0..1")
+    B42: Number | None = Field(description="growth amount indicator, 0..1")
+
+
+class IndicatorScores(BaseModel):
+    """1-5 scores of the indicators (position in the population, 5 = best)."""
+
+    model_config = _OUTPUT
+
+    B11: IndicatorScore
+    B12: IndicatorScore
+    B21: IndicatorScore
+    B22: IndicatorScore
+    B31: IndicatorScore
+    B32: IndicatorScore
+    B41: IndicatorScore
+    B42: IndicatorScore
+
+
+class ScoresCustomer(BaseModel):
+    """Customer value, credit and safety scores (``scores.customer``, key customer_id)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    customer_id: Id = Field(description="customer")
+    ts: Timestamp = Field(description="event time of the newest input behind the scores")
+    indicators: Indicators = Field(description="raw indicator values B11..B42")
+    scores: IndicatorScores = Field(description="1-5 scores of B11..B42")
+    current_value: Number = Field(description="weighted score sum over B11, B12, B21, B22 (当前价值)")
+    potential_value: Number = Field(description="weighted score sum over B31, B32, B41, B42 (潜在价值)")
+    quadrant: Literal["vip", "improvement", "maintenance", "abandon"] = Field(
+        description="customer value matrix quadrant"
+    )
+    credit_grade: Grade = Field(description="credit grade, A best")
+    service_tier: Literal["special", "level1", "level2", "level3"] = Field(
+        description="service tier by value: top 10% special, 30% level1, 50% level2, 10% level3"
+    )
+    safety_grade: Grade = Field(
+        description="supply-safety grade: A dual circuit + emergency source, B dual circuit, "
+        "C emergency source, D neither"
+    )
+    model_version: Id = Field(description="version of the scoring model and its weights")
+
+
+EvidenceValue = float | int | str | bool | None
+
+
+class CreditAlert(BaseModel):
+    """A credit-risk warning (``alerts.credit``, key alert_id)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    alert_id: Id = Field(description="deterministic id: a re-emitted alert updates the same record")
+    kind: Literal["credit"] = Field(default="credit", description="alert family")
+    severity: Severity
+    status: AlertStatus
+    ts: Timestamp = Field(description="event time of the input that changed the alert")
+    reason: Text = Field(description="human-readable reason; never the customer's name")
+    evidence: dict[str, EvidenceValue] = Field(description="the numbers that fired the rule")
+    customer_id: Id
+    rule: Id = Field(
+        description="overdue_30, overdue_90, late_fees_12m, reversals_12m, theft_12m, grade_downgrade, ..."
+    )
+    manager_id: Id | None = Field(description="the customer manager warned; null when unknown")
+
+
+class AffectedCustomer(BaseModel):
+    """A customer hit by an outage."""
+
+    model_config = _OUTPUT
+
+    customer_id: Id
+    importance: Importance
+    safety_grade: Grade
+    impact: Literal["loss_of_supply", "loss_of_redundancy"]
+    est_kw: NonNegative | None = Field(description="estimated interrupted load, kW; null when unknown")
+    revenue_at_risk_cny_per_h: NonNegative | None = Field(
+        description="revenue at risk, CNY per hour; null when unknown"
+    )
+    manager_id: Id | None = Field(description="the customer manager; null when unknown")
+
+
+class OutageAlert(BaseModel):
+    """An outage that hits customers (``alerts.outage``, key alert_id)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    alert_id: Id = Field(description="deterministic id: a re-emitted alert updates the same record")
+    kind: Literal["outage"] = Field(default="outage", description="alert family")
+    severity: Severity
+    status: AlertStatus
+    ts: Timestamp = Field(description="event time of the outage event behind this state")
+    reason: Text
+    evidence: dict[str, EvidenceValue] = Field(description="the numbers that fired the alert")
+    outage_id: Id
+    scope: OutageScope
+    scope_id: Id
+    planned: Flag
+    manager_ids: list[Id] = Field(description="customer managers warned")
+    affected: list[AffectedCustomer] = Field(description="affected customers, most important first")
+    planned_start: Timestamp | None = Field(
+        default=None, description="(addition) announced start of planned work"
+    )
+    expected_restore: Timestamp | None = Field(default=None, description="(addition) expected restoration")
+    cause: Text | None = Field(default=None, description="(addition) cause as reported by grid operations")
+
+
+class ReliabilityIndices(BaseModel):
+    """IEEE 1366 reliability indices, year to date (``reliability.indices``, key feeder id or ``system``)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    scope: Literal["feeder", "system"]
+    scope_id: Id = Field(description="feeder id, or 'system'")
+    year: int = Field(strict=True, ge=1900, le=9999)
+    customers_served: Count = Field(description="N_T")
+    customer_interruptions: Count = Field(description="sum of N_i over sustained interruptions (> 5 min)")
+    customer_minutes: NonNegative = Field(description="sum of r_i * N_i, customer-minutes")
+    SAIFI: NonNegative | None = Field(description="interruptions per customer served; null when N_T = 0")
+    SAIDI: NonNegative | None = Field(description="minutes per customer served; null when N_T = 0")
+    CAIDI: NonNegative | None = Field(description="minutes per interruption; null when SAIFI = 0")
+    momentary_interruptions: Count = Field(description="customer interruptions of 5 minutes or less")
+    ts: Timestamp | None = Field(
+        default=None, description="(addition) event time of the newest outage event counted"
+    )
+
+
+class DeadLetter(BaseModel):
+    """An input message that could not be used (``<input topic>.dlq``)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    raw: str | None = Field(
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+        description="the original value bytes, standard base64; null for a null (tombstone) value",
+    )
+    key: str | None = Field(
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$", description="the original key bytes, base64; null when none"
+    )
+    topic: Annotated[str, Field(strict=True, min_length=1)] = Field(description="source topic")
+    partition: int = Field(strict=True, ge=0)
+    offset: int = Field(strict=True, ge=0)
+    error: str = Field(
+        strict=True,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=64,
+        description="machine-readable kind: decode, schema, negative_energy, bad_timestamp, late, ...",
+    )
+    detail: Annotated[str, Field(strict=True, max_length=1024)] = Field(
+        description="human-readable detail; never the customer's name"
+    )
+    ts: Timestamp = Field(description="when it was dead-lettered, UTC")
+
+
+INPUT_MODELS: dict[str, type[BaseModel]] = {
+    topics.METER_READINGS: MeterReading,
+    topics.BILLING_EVENTS: BillingEvent,
+    topics.GRID_OUTAGES: OutageEvent,
+    topics.CUSTOMERS: CustomerProfile,
+}
+"""The model of each input topic."""
+OUTPUT_MODELS: dict[str, type[BaseModel]] = {
+    topics.STATS_CUSTOMER: StatsCustomer,
+    topics.SCORES_CUSTOMER: ScoresCustomer,
+    topics.ALERTS_CREDIT: CreditAlert,
+    topics.ALERTS_OUTAGE: OutageAlert,
+    topics.RELIABILITY_INDICES: ReliabilityIndices,
+}
+"""The model of each output topic. Every ``<input>.dlq`` topic carries ``DeadLetter``."""
