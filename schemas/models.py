@@ -239,6 +239,28 @@ class Window(BaseModel):
         description="kWh / sqrt(kWh^2 + kvarh^2) over the window's sums; null when no energy"
     )
     intervals: Count = Field(default=0, description="(addition) number of intervals received in the window")
+    hours: NonNegative = Field(default=0.0, description="(addition) hours covered by the intervals received")
+
+
+class DayWindow(Window):
+    """Rolling statistics of the local calendar day of the newest reading."""
+
+    date: IsoDate = Field(description="(addition) the local day, YYYY-MM-DD")
+
+
+class D30Window(Window):
+    """Rolling statistics of the 30 local calendar days ending with the newest reading's day."""
+
+    first_day: IsoDate = Field(
+        validation_alias=AliasChoices("from", "first_day"),
+        serialization_alias="from",
+        description="(addition) first local day of the window, YYYY-MM-DD (JSON key `from`)",
+    )
+    last_day: IsoDate = Field(
+        validation_alias=AliasChoices("to", "last_day"),
+        serialization_alias="to",
+        description="(addition) last local day of the window, YYYY-MM-DD (JSON key `to`)",
+    )
 
 
 class MonthWindow(Window):
@@ -255,6 +277,14 @@ class MonthWindow(Window):
     )
     projected_pf_adjustment_pct: Number | None = Field(
         default=None, description="(addition) adjustment at the projected month-end power factor, %"
+    )
+    pf_adjustment_cny: Number | None = Field(
+        default=None,
+        description="(addition) the adjustment in money: pct x energy charge (kWh x tariff), CNY; the "
+        "basic (capacity) charge is not on our inputs; null without a tariff",
+    )
+    projected_pf_adjustment_cny: Number | None = Field(
+        default=None, description="(addition) the projected adjustment in money at month end, CNY"
     )
 
 
@@ -294,14 +324,30 @@ class Arrears(BaseModel):
     overdue_buckets: OverdueBuckets = Field(description="outstanding by days past due")
     late_fees_12m: Count = Field(description="late-fee (违约金) events in the trailing 12 months")
     reversals_12m: Count = Field(description="payment reversals (退票) in the trailing 12 months")
-    paid_36m: NonNegative = Field(description="paid in the trailing 36 months, CNY")
+    paid_36m: Number = Field(description="paid in the trailing 36 months, net of reversals, CNY")
     due_36m: NonNegative = Field(description="billed (due) in the trailing 36 months, CNY")
-    late_fees_amount_36m: NonNegative = Field(
+    late_fee_amount_36m: NonNegative = Field(
         default=0.0, description="(addition) late fees charged in the trailing 36 months, CNY (B32)"
     )
-    theft_penalties_12m: NonNegative = Field(
+    theft_12m: NonNegative = Field(
         default=0.0, description="(addition) theft (窃电) penalties in the trailing 12 months, CNY"
     )
+    credit: NonNegative = Field(default=0.0, description="(addition) unapplied credit (overpayment), CNY")
+    bills_open: Count = Field(default=0, description="(addition) bills not fully paid")
+    as_of: Timestamp | None = Field(
+        default=None, description="(addition) when ages and trailing windows were evaluated"
+    )
+
+
+class IntervalGap(BaseModel):
+    """A recent local day on which a meter delivered fewer intervals than expected."""
+
+    model_config = _OUTPUT
+
+    date: IsoDate = Field(description="local day")
+    meter_id: Id = Field(description="meter")
+    expected: Count = Field(description="intervals expected that day (up to the newest reading)")
+    found: Count = Field(description="intervals received")
 
 
 class StatsCustomer(BaseModel):
@@ -312,10 +358,28 @@ class StatsCustomer(BaseModel):
 
     customer_id: Id = Field(description="customer")
     ts: Timestamp = Field(description="event time of the newest input")
-    day: Window = Field(description="the current local day")
-    d30: Window = Field(description="the trailing 30 days")
+    day: DayWindow = Field(description="the current local day")
+    d30: D30Window = Field(description="the trailing 30 days")
     month: MonthWindow = Field(description="the current billing month")
     arrears: Arrears = Field(description="arrears")
+    consumption: dict[Period, NonNegative] = Field(
+        default_factory=dict, description="(addition) kWh per billing month, up to 26 months (B41/B42)"
+    )
+    yoy_growth_rate: Number | None = Field(
+        default=None,
+        description="(addition) x of B41: (last 12 complete months - the 12 before) / the 12 before; "
+        "null without 24 complete months",
+    )
+    yoy_growth_kwh: Number | None = Field(
+        default=None,
+        description="(addition) x of B42: last complete month - the same month a year earlier, kWh",
+    )
+    profile_known: bool = Field(
+        default=True, description="(addition) false while no valid `customers` profile has arrived"
+    )
+    gaps: list[IntervalGap] = Field(
+        default_factory=list, description="(addition) recent days with missing intervals, per meter"
+    )
 
 
 IndicatorScore = Annotated[int, Field(strict=True, ge=1, le=5)]

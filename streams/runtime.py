@@ -135,6 +135,7 @@ class Runtime:
         now_ts = now.timestamp()
         windows = load.snapshot(now_ts, pf_standard=standard, tariff_cny_per_kwh=tariff)
         arrears = ledger.snapshot(now)
+        arrears["as_of"] = now.astimezone(self.tz).isoformat()  # ages and windows are as of this
         windows.pop("ts")
         newest = max(t for t in (load.data_end, ledger.newest_ts) if t is not None)
         ts = datetime.fromtimestamp(newest, self.tz).isoformat()

@@ -44,10 +44,8 @@ async def process_event(rt: Runtime, event: faust.EventT) -> None:
     except ValueError as exc:
         await rt.dead_letter(BILLING_EVENTS, event, "rejected", str(exc))
         return
-    if not applied:
-        rt.counters["billing_duplicate"] += 1
-        return
-    rt.counters["billing_applied"] += 1
+    # a duplicate is written and published again, like a replayed reading (streams/agents/readings.py)
+    rt.counters["billing_applied" if applied else "billing_duplicate"] += 1
     rt.arrears_table[cid.encode()] = ledger.to_bytes()
     doc = rt.stats_snapshot(cid, datetime.now(UTC), ledger=ledger)
     if doc is not None:

@@ -18,6 +18,8 @@ from schemas.models import (
     BillingEvent,
     CreditAlert,
     CustomerProfile,
+    D30Window,
+    DayWindow,
     DeadLetter,
     Indicators,
     IndicatorScores,
@@ -95,8 +97,11 @@ def stats_example() -> StatsCustomer:
     return StatsCustomer(
         customer_id="c1",
         ts=datetime(2026, 10, 31, 23, 45, tzinfo=CST),
-        day=_window(),
-        d30=_window(load_factor=None, power_factor=None),
+        day=DayWindow(**_window().model_dump(), date="2026-10-31"),
+        d30=D30Window.model_validate(
+            _window(load_factor=None, power_factor=None).model_dump()
+            | {"from": "2026-10-02", "to": "2026-10-31"}
+        ),
         month=MonthWindow(
             **_window().model_dump(), period="2026-10", pf_standard=0.9, pf_adjustment_pct=-0.45
         ),
@@ -328,7 +333,8 @@ def test_output_round_trip(factory: object) -> None:
 
 def test_stats_json_shape() -> None:
     doc = orjson.loads(encode(stats_example()))
-    assert set(doc) == {"customer_id", "ts", "day", "d30", "month", "arrears"}
+    assert {"customer_id", "ts", "day", "d30", "month", "arrears"} <= set(doc)
+    assert doc["d30"]["from"] == "2026-10-02" and doc["d30"]["to"] == "2026-10-31"
     assert {"kwh", "kvarh", "avg_kw", "max_kw", "load_factor", "power_factor"} <= set(doc["day"])
     assert doc["d30"]["load_factor"] is None  # None as null, not dropped
     assert {"period", "pf_standard", "pf_adjustment_pct"} <= set(doc["month"])

@@ -1,0 +1,44 @@
+"""Small helpers the integration tests share: producing raw messages, waiting on counters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from gridpulse.settings import Settings
+from streams.kafka import make_producer
+
+
+async def produce(
+    settings: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes | None]]
+) -> int:
+    """Send (key, value) pairs to a contract topic (prefix applied) and wait for every ack."""
+    producer = make_producer(settings)
+    await producer.start()
+    n = 0
+    try:
+        futures = []
+        for key, value in messages:
+            futures.append(await producer.send(settings.topic(topic), key=key, value=value))
+            n += 1
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return n
+
+
+def js(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"not within {within_s} s: {what}")

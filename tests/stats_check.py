@@ -1,0 +1,65 @@
+"""Compare a published ``stats.customer`` document with the independent numpy reference
+(tests/reference.py), field by field. Shared by the unit and integration tests."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.models import StatsCustomer
+from tests.reference import reference_arrears, reference_load
+
+WINDOW_FIELDS = ("kwh", "kvarh", "avg_kw", "max_kw", "load_factor", "power_factor", "hours", "intervals")
+ARREARS_FIELDS = (
+    "outstanding",
+    "oldest_overdue_days",
+    "late_fees_12m",
+    "reversals_12m",
+    "theft_12m",
+    "paid_36m",
+    "due_36m",
+    "late_fee_amount_36m",
+    "credit",
+    "bills_open",
+)
+
+
+def close(a: Any, b: Any, rel: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+
+
+def reading_row(value: dict[str, Any]) -> dict[str, Any]:
+    """A contract reading as the reference takes it (ts as epoch seconds)."""
+    return {**value, "ts": int(datetime.fromisoformat(value["ts"]).timestamp())}
+
+
+def assert_stats_match(
+    doc: dict[str, Any],
+    readings: list[dict[str, Any]],
+    billing: list[dict[str, Any]],
+    tz: ZoneInfo,
+    lateness_s: int,
+) -> None:
+    """``readings``: the customer's contract readings in delivery order, bad ones excluded."""
+    StatsCustomer.model_validate(doc)  # the published document is what the JSON Schema says
+    ref = reference_load([[reading_row(r) for r in readings]], tz, lateness_s)
+    cid = doc["customer_id"]
+    for window in ("day", "d30", "month"):
+        for name in WINDOW_FIELDS:
+            assert close(doc[window][name], ref[window][name]), (cid, window, name, doc[window], ref[window])
+    assert doc["month"]["period"] == ref["period"]
+    assert close(doc["month"]["projected_power_factor"], ref["projected_power_factor"]), cid
+    assert doc["consumption"].keys() == ref["consumption"].keys(), cid
+    for period, kwh in ref["consumption"].items():
+        assert close(doc["consumption"][period], kwh), (cid, period)
+    if billing:
+        as_of = datetime.fromisoformat(doc["arrears"]["as_of"])
+        events = [{**e, "ts": datetime.fromisoformat(e["ts"])} for e in billing]
+        arrears = reference_arrears(events, as_of, tz)
+        for name in ARREARS_FIELDS:
+            assert close(doc["arrears"][name], arrears[name]), (cid, name, doc["arrears"], arrears)
+        assert doc["arrears"]["overdue_buckets"] == arrears["overdue_buckets"], cid
