@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from gridpulse.settings import Settings, get_settings
 
@@ -42,6 +43,19 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_history_load(args: argparse.Namespace) -> int:
+    from gridpulse.history import HistoryFileError, publish_history, read_history
+
+    try:
+        rows = read_history(Path(args.file))
+    except (HistoryFileError, OSError) as exc:
+        print(f"gridpulse history: {exc}", file=sys.stderr)
+        return 1
+    n = asyncio.run(publish_history(get_settings(), rows))
+    print(f"published {n} customer-months to consumption.history")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gridpulse.demo import run_demo
 
@@ -62,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = topics_sub.add_parser("create", help="create every CONTRACT.md topic (idempotent)")
     create.add_argument("--partitions", type=int, default=None, help="default GRIDPULSE_TOPIC_PARTITIONS")
     create.set_defaults(func=_cmd_topics)
+
+    history = sub.add_parser("history", help="past monthly consumption (year-over-year growth)")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    load = history_sub.add_parser("load", help="publish a CSV (customer_id,period,kwh[,source])")
+    load.add_argument("file")
+    load.set_defaults(func=_cmd_history_load)
 
     demo = sub.add_parser("demo", help="run worker + simulated head-end on demo topics and show results")
     demo.add_argument("--customers", type=int, default=40)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from gridpulse.settings import Settings
@@ -126,10 +127,15 @@ async def _show_redis(settings: Settings, customer_id: str | None) -> None:
     client = aioredis.from_url(settings.redis_url)
     try:
         key = f"{settings.topic_prefix}gp:stats:{customer_id}"
-        fields = await client.hmget(key, ["d30.kwh", "month.power_factor", "arrears.outstanding"])
+        month_json, arrears_json = await client.hmget(key, ["month", "arrears"])
+        if month_json is None:
+            print(f"\nRedis {key}: (not there yet)")
+            return
+        month, arrears = orjson.loads(month_json), orjson.loads(arrears_json)
         print(
-            f"\nRedis {key}: d30.kwh={fields[0]!r} month.power_factor={fields[1]!r} "
-            f"arrears.outstanding={fields[2]!r}"
+            f"\nRedis lookup HGET {key} month/arrears: period {month['period']}, "
+            f"kWh {month['kwh']:,.1f}, PF {_fmt(month['power_factor'], 3)}, "
+            f"outstanding {arrears['outstanding']:,.2f} CNY"
         )
     finally:
         await client.aclose()

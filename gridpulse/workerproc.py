@@ -63,7 +63,8 @@ class WorkerProcess:
 
     def _get(self, path: str) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.settings.web_port}{path}"
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        # a worker deep in a large batch answers late, not never
+        with urllib.request.urlopen(url, timeout=15) as resp:
             data: dict[str, Any] = json.loads(resp.read())
             return data
 

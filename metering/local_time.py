@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 # Every current zone offset and DST rule moves in steps of 15 minutes, so a UTC quarter hour never
@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 # against the span (old LMT offsets with seconds simply miss the cache).
 _CACHE_KEY_S = 900
 _CACHE_MAX = 200_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class DaySpan(NamedTuple):
@@ -49,6 +51,11 @@ class LocalCalendar:
         self.tz = tz
         self._spans: dict[int, DaySpan] = {}
         self._last = DaySpan(0, 0, 0, 0)
+        # Snapshots ask for these per customer and call; every customer of a worker shares the
+        # zone and (on a 15-minute grid) mostly the same instants, so they are computed once.
+        self._day_spans: dict[int, tuple[int, int]] = {}
+        self._month_spans: dict[int, tuple[int, int]] = {}
+        self._isos: dict[float, str] = {}
 
     def span_of(self, instant: int) -> DaySpan:
         span = self._spans.get(instant // _CACHE_KEY_S)
@@ -72,16 +79,35 @@ class LocalCalendar:
         return DaySpan(lo, hi, day.toordinal(), month_index(day.year, day.month))
 
     def day_span(self, ordinal: int) -> tuple[int, int]:
-        day = date.fromordinal(ordinal)
-        return self._midnight(day), self._midnight(day + timedelta(days=1))
+        span = self._day_spans.get(ordinal)
+        if span is None:
+            day = date.fromordinal(ordinal)
+            span = self._midnight(day), self._midnight(day + timedelta(days=1))
+            _bounded(self._day_spans)[ordinal] = span
+        return span
 
     def month_span(self, index: int) -> tuple[int, int]:
-        first = date(index // 12, index % 12 + 1, 1)
-        nxt = date((index + 1) // 12, (index + 1) % 12 + 1, 1)
-        return self._midnight(first), self._midnight(nxt)
+        span = self._month_spans.get(index)
+        if span is None:
+            first = date(index // 12, index % 12 + 1, 1)
+            nxt = date((index + 1) // 12, (index + 1) % 12 + 1, 1)
+            span = self._midnight(first), self._midnight(nxt)
+            _bounded(self._month_spans)[index] = span
+        return span
 
     def iso(self, instant: float) -> str:
-        return datetime.fromtimestamp(instant, self.tz).isoformat()
+        text = self._isos.get(instant)
+        if text is None:
+            text = datetime.fromtimestamp(instant, self.tz).isoformat()
+            _bounded(self._isos)[instant] = text
+        return text
+
+
+def _bounded(cache: dict[_K, _V]) -> dict[_K, _V]:
+    """The cache, emptied first when full (a long-running worker sees ever new instants)."""
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    return cache
 
 
 @lru_cache(maxsize=32)

@@ -218,6 +218,20 @@ class CustomerProfile(BaseModel):
     )
 
 
+class ConsumptionHistory(BaseModel):
+    """(gridpulse addition, topic ``consumption.history``, key customer_id) The billed kWh of a
+    past billing month, from the billing system's history: seeds year-over-year growth. Used
+    only for months without metered readings; a later record for the same month replaces it."""
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    customer_id: Id = Field(description="customer")
+    period: Period = Field(description="billing month, YYYY-MM")
+    kwh: NonNegative = Field(description="billed active energy of the month, kWh")
+    source: Text | None = Field(default=None, description="where the figure comes from (e.g. CIS export)")
+
+
 # --- outputs -----------------------------------------------------------------------------------
 
 
@@ -560,6 +574,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     topics.BILLING_EVENTS: BillingEvent,
     topics.GRID_OUTAGES: OutageEvent,
     topics.CUSTOMERS: CustomerProfile,
+    topics.CONSUMPTION_HISTORY: ConsumptionHistory,
 }
 """The model of each input topic."""
 OUTPUT_MODELS: dict[str, type[BaseModel]] = {

@@ -8,6 +8,9 @@ METER_READINGS = "meter.readings"
 BILLING_EVENTS = "billing.events"
 GRID_OUTAGES = "grid.outages"
 CUSTOMERS = "customers"
+# gridpulse's own addition to the contract: past monthly consumption from billing history, so
+# year-over-year growth (B41/B42) works from the first day of a deployment.
+CONSUMPTION_HISTORY = "consumption.history"
 
 STATS_CUSTOMER = "stats.customer"
 SCORES_CUSTOMER = "scores.customer"
@@ -15,7 +18,7 @@ ALERTS_CREDIT = "alerts.credit"
 ALERTS_OUTAGE = "alerts.outage"
 RELIABILITY_INDICES = "reliability.indices"
 
-INPUTS = (METER_READINGS, BILLING_EVENTS, GRID_OUTAGES, CUSTOMERS)
+INPUTS = (METER_READINGS, BILLING_EVENTS, GRID_OUTAGES, CUSTOMERS, CONSUMPTION_HISTORY)
 OUTPUTS = (STATS_CUSTOMER, SCORES_CUSTOMER, ALERTS_CREDIT, ALERTS_OUTAGE, RELIABILITY_INDICES)
 
 
@@ -41,6 +44,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(BILLING_EVENTS, _WEEK),
     TopicSpec(GRID_OUTAGES, _WEEK),
     TopicSpec(CUSTOMERS, _COMPACT),
+    TopicSpec(CONSUMPTION_HISTORY, _WEEK),
     TopicSpec(STATS_CUSTOMER, _COMPACT),
     TopicSpec(SCORES_CUSTOMER, _COMPACT),
     TopicSpec(ALERTS_CREDIT, _COMPACT),

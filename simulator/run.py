@@ -25,7 +25,7 @@ import orjson
 from schemas import topics
 from simulator.bad import OUTCOMES, BadConfig, Reading, ReadingDelivery
 from simulator.billing import plan_billing
-from simulator.clock import INTERVAL_S, align_down, local, month_start, rfc3339, to_epoch
+from simulator.clock import INTERVAL_S, add_months, align_down, local, month_start, rfc3339, to_epoch
 from simulator.load import LoadModel
 from simulator.outages import Outage, plan_outages, supply_loss_masks
 from simulator.population import Population, make_population
@@ -48,6 +48,7 @@ class SimulationOptions:
     max_lateness_s: int = 1800
     billing: bool = True
     billing_history_months: int = 6
+    consumption_history_months: int = 25  # consumption.history before the start (YoY growth)
     outages: bool = True
     replay_uci: bool = False
     uci_path: str | None = None  # None = ../shared/data/uci-household-2007-02-01_02.txt
@@ -204,6 +205,7 @@ class Simulation:
             profiles.append(replay_profile())
         for p in profiles:
             yield Message(t_cust, p["customer_id"].encode(), orjson.dumps(p), "valid")
+        yield from self._consumption_history()
 
         side: list[tuple[int, int, str, bytes, bytes]] = []
         for k, (t, v) in enumerate(self.billing):
@@ -231,6 +233,27 @@ class Simulation:
             yield Message(t_read, key, raw, outcome)
         for _t, _, topic, key, raw in side[j:]:
             yield Message(topic, key, raw, "valid")
+
+    def _consumption_history(self) -> Iterator[Message]:
+        """The billing system's monthly kWh of the months before the run (the load model's
+        expectation, with its growth), so year-over-year figures work from the first reading."""
+        opts = self.opts
+        topic = opts.topic_prefix + topics.CONSUMPTION_HISTORY
+        first = local(self.start, opts.tz)
+        for k in range(opts.consumption_history_months, 0, -1):
+            y, m = add_months(first.year, first.month, -k)
+            ny, nm = add_months(y, m, 1)
+            kwh = np.round(
+                self.load.expected_kwh(month_start(y, m, opts.tz), month_start(ny, nm, opts.tz)), 1
+            )
+            for i, cid in enumerate(self.pop.customer_ids):
+                value = {
+                    "customer_id": cid,
+                    "period": f"{y:04d}-{m:02d}",
+                    "kwh": float(kwh[i]),
+                    "source": "simulated billing history",
+                }
+                yield Message(topic, self._keys[i], orjson.dumps(value), "valid")
 
     def new_summary(self) -> SimulationSummary:
         return SimulationSummary(

@@ -69,6 +69,7 @@ def declare_topics(app: faust.App, s: Settings) -> Topics:
         billing=topic(contract.BILLING_EVENTS),
         outages=topic(contract.GRID_OUTAGES),
         customers=topic(contract.CUSTOMERS),
+        history=topic(contract.CONSUMPTION_HISTORY),
         stats=topic(contract.STATS_CUSTOMER),
         scores=topic(contract.SCORES_CUSTOMER),
         alerts_credit=topic(contract.ALERTS_CREDIT),

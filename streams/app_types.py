@@ -16,6 +16,7 @@ class Topics:
     billing: faust.TopicT
     outages: faust.TopicT
     customers: faust.TopicT
+    history: faust.TopicT
     stats: faust.TopicT
     scores: faust.TopicT
     alerts_credit: faust.TopicT

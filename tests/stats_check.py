@@ -43,10 +43,11 @@ def assert_stats_match(
     billing: list[dict[str, Any]],
     tz: ZoneInfo,
     lateness_s: int,
+    seeds: dict[str, float] | None = None,
 ) -> None:
     """``readings``: the customer's contract readings in delivery order, bad ones excluded."""
     StatsCustomer.model_validate(doc)  # the published document is what the JSON Schema says
-    ref = reference_load([[reading_row(r) for r in readings]], tz, lateness_s)
+    ref = reference_load([[reading_row(r) for r in readings]], tz, lateness_s, seeds=seeds)
     cid = doc["customer_id"]
     for window in ("day", "d30", "month"):
         for name in WINDOW_FIELDS:
@@ -56,6 +57,8 @@ def assert_stats_match(
     assert doc["consumption"].keys() == ref["consumption"].keys(), cid
     for period, kwh in ref["consumption"].items():
         assert close(doc["consumption"][period], kwh), (cid, period)
+    assert close(doc["yoy_growth_rate"], ref["yoy_growth_rate"]), cid
+    assert close(doc["yoy_growth_kwh"], ref["yoy_growth_kwh"]), cid
     if billing:
         as_of = datetime.fromisoformat(doc["arrears"]["as_of"])
         events = [{**e, "ts": datetime.fromisoformat(e["ts"])} for e in billing]

@@ -15,6 +15,7 @@ changes nothing; older than the lateness it is dead-lettered as ``late``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -105,6 +106,7 @@ def register(rt: Runtime) -> None:
     @rt.app.agent(rt.topics.readings, name="readings", concurrency=1)
     async def readings(stream: faust.StreamT) -> None:
         async for events in stream.take_events(s.batch_max, within=s.batch_within_s):
+            started = time.perf_counter()
             try:
                 await process_batch(rt, events)
             except Exception:
@@ -112,3 +114,5 @@ def register(rt: Runtime) -> None:
                 # so it restarts from the last committed offset (nothing lost)
                 log.exception("readings batch failed")
                 raise
+            rt.counters["readings_batches"] += 1
+            rt.counters["readings_batch_ms"] += round((time.perf_counter() - started) * 1000)

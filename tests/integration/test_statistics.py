@@ -53,7 +53,13 @@ async def send(settings: Settings, messages: list[Message]) -> None:
     for m in messages:
         by_topic[m.topic[len(settings.topic_prefix) :]].append((m.key, m.value))
     # profiles first, billing before readings: the order a production stream has
-    for topic in (contract.CUSTOMERS, contract.BILLING_EVENTS, contract.METER_READINGS):
+    order = (
+        contract.CUSTOMERS,
+        contract.CONSUMPTION_HISTORY,
+        contract.BILLING_EVENTS,
+        contract.METER_READINGS,
+    )
+    for topic in order:
         if by_topic.get(topic):
             await produce(settings, topic, by_topic[topic])
 
@@ -71,6 +77,13 @@ async def final_stats(
 
     await eventually(complete, within_s, f"stats.customer {window} complete for every customer")
     return latest
+
+
+def seeds_by_customer(messages: list[Message]) -> dict[str, dict[str, float]]:
+    return {
+        cid: {h["period"]: h["kwh"] for h in rows}
+        for cid, rows in valid_by_customer(messages, contract.CONSUMPTION_HISTORY).items()
+    }
 
 
 def distinct_intervals(readings: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
@@ -91,13 +104,16 @@ async def test_population_matches_reference_and_redis(topics, worker_factory):
     )
     readings = valid_by_customer(messages, contract.METER_READINGS)
     billing = valid_by_customer(messages, contract.BILLING_EVENTS)
+    seeds = seeds_by_customer(messages)
     worker = worker_factory(settings).start()
     await worker.wait_ready()
     await send(settings, messages)
 
     latest = await final_stats(settings, distinct_intervals(readings), "d30", within_s=120)
     for cid, rows in readings.items():
-        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s)
+        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
+        # 25 months of billing history: year-over-year growth is there from the first day
+        assert latest[cid]["yoy_growth_rate"] is not None and latest[cid]["yoy_growth_kwh"] is not None
 
     # Redis holds the latest snapshot of every customer, field for field
     client = aioredis.from_url(settings.redis_url)
@@ -143,8 +159,9 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(topics,
     second = worker_factory(settings).start()
     await second.wait_ready(within_s=180)
     latest = await final_stats(settings, distinct_intervals(readings), "month", within_s=240)
+    seeds = seeds_by_customer(messages)
     for cid, rows in readings.items():
-        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s)
+        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
         assert latest[cid]["month"]["period"] == "2026-10"
     counters = (await second.counters())["counters"]
     # the restarted worker saw the replayed tail as duplicates, and applied only the rest

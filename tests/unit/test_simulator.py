@@ -74,6 +74,8 @@ CONTRACT = {
         "pf_standard": OPT_FLOAT,
         "tariff_cny_per_kwh": OPT_FLOAT,
     },
+    # gridpulse's own input (README, schemas/json/consumption.history.json)
+    topics.CONSUMPTION_HISTORY: {"customer_id": (str,), "period": (str,), "kwh": (float, int)},
 }
 ENUMS = {
     (topics.BILLING_EVENTS, "type"): {
@@ -491,8 +493,18 @@ def test_topic_prefix_and_default_start_ends_now():
     assert sim.end == int(datetime(2026, 5, 1, 10, 0, tzinfo=SHANGHAI).timestamp())
     assert sim.end - sim.start == 2 * 86400
     assert {m.topic for m in sim.messages()} == {
-        "simtest." + t for t in (topics.METER_READINGS, topics.GRID_OUTAGES, topics.CUSTOMERS)
+        "simtest." + t
+        for t in (topics.METER_READINGS, topics.GRID_OUTAGES, topics.CUSTOMERS, topics.CONSUMPTION_HISTORY)
     }
+
+
+def test_consumption_history_covers_25_months_before_the_start():
+    sim = Simulation(opts(customers=3, billing=False, outages=False))
+    hist = [orjson.loads(m.value) for m in sim.messages() if m.topic == topics.CONSUMPTION_HISTORY]
+    assert len(hist) == 3 * 25
+    periods = sorted({h["period"] for h in hist})
+    assert len(periods) == 25 and periods[-1] < datetime.fromtimestamp(sim.start, SHANGHAI).strftime("%Y-%m")
+    assert all(h["kwh"] > 0 for h in hist)
 
 
 def test_cli_parser_defaults():

@@ -1,0 +1,53 @@
+"""The framework's own ceiling: a Faust agent that only decodes each reading (orjson) in
+batches with ``take_events``, exactly like the pipeline's agent but with no work. Whatever
+gridpulse's agent does, it cannot beat this on the same broker and machine.
+
+Run by bench/run.py as a worker process:
+    GP_FLOOR_TOPIC=... GP_FLOOR_N=... GP_FLOOR_OUT=... python -m bench.faust_floor worker -l warn
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import faust
+import orjson
+
+from gridpulse.settings import get_settings
+
+_s = get_settings()
+_topic = os.environ["GP_FLOOR_TOPIC"]
+_total = int(os.environ["GP_FLOOR_N"])
+_out = Path(os.environ["GP_FLOOR_OUT"])
+
+app = faust.App(
+    f"gridpulse-floor-{int(time.time())}",
+    broker=[f"kafka://{h}" for h in _s.kafka_bootstrap.split(",")],
+    store="memory://",
+    web_enabled=False,
+    topic_partitions=_s.topic_partitions,
+    consumer_auto_offset_reset="earliest",
+    stream_buffer_maxsize=8192,
+)
+readings = app.topic(_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+_seen = {"n": 0, "t0": 0.0}
+
+
+@app.agent(readings, concurrency=1)
+async def decode_only(stream: faust.StreamT) -> None:
+    async for events in stream.take_events(_s.batch_max, within=_s.batch_within_s):  # type: ignore[attr-defined]
+        if not _seen["n"]:
+            _seen["t0"] = time.perf_counter()
+        for event in events:
+            orjson.loads(event.message.value)
+        _seen["n"] += len(events)
+        if _seen["n"] >= _total:
+            rate = _seen["n"] / (time.perf_counter() - _seen["t0"])
+            _out.write_text(f"{rate:.1f}\n")  # noqa: ASYNC240 (a benchmark's own files, tiny)
+            os._exit(0)  # the measurement is done; no orderly shutdown needed
+
+
+if __name__ == "__main__":
+    app.main()

@@ -1,0 +1,45 @@
+"""consumption.history -> seeded months of the customer's load state -> stats.customer.
+
+Billing history (one record per customer and past billing month) lets year-over-year growth
+(B41/B42) work on the first day of a deployment. A seeded month counts only while it has no
+metered readings (metering.load.LoadState.seed_history); replaying a record changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import faust
+
+from schemas.codec import DecodeError, decode
+from schemas.models import ConsumptionHistory
+from schemas.topics import CONSUMPTION_HISTORY
+from streams.runtime import Runtime
+
+
+async def process_event(rt: Runtime, event: faust.EventT) -> None:
+    msg = event.message
+    try:
+        record = decode(ConsumptionHistory, msg.value)
+    except DecodeError as exc:
+        await rt.dead_letter(CONSUMPTION_HISTORY, event, exc.kind, exc.detail)
+        return
+    cid = record.customer_id
+    if msg.key is not None and msg.key != cid.encode():
+        await rt.dead_letter(CONSUMPTION_HISTORY, event, "key_mismatch", "message key is not the customer_id")
+        return
+    state = rt.load_state(cid)
+    state.seed_history(record.period, record.kwh)
+    rt.load_table[cid.encode()] = state.to_bytes()
+    rt.counters["history_months_applied"] += 1
+    if state.watermark is not None:  # nothing to publish before the first reading
+        doc = rt.stats_snapshot(cid, datetime.now(UTC), load=state)
+        if doc is not None:
+            await rt.publish_stats([doc])
+
+
+def register(rt: Runtime) -> None:
+    @rt.app.agent(rt.topics.history, name="history", concurrency=1)
+    async def history(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await process_event(rt, event)
