@@ -1,0 +1,113 @@
+"""The alert store in PostgreSQL (asyncpg): migrations, idempotent upserts, acknowledgement.
+
+Migrations are the numbered ``alerts/migrations/NNN_*.sql`` files, applied once each, in
+order, under an advisory lock (several consumers may start together), and recorded in
+``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_ID = 0x67726964  # "grid": one advisory lock for gridpulse migrations
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migrations not applied yet; returns their names."""
+    applied: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9]_*.sql")):
+            if path.stem in done:
+                continue
+            await conn.execute(path.read_text(encoding="utf-8"))
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem)
+            applied.append(path.stem)
+    return applied
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    created: bool  # the alert was not in the store before
+    changed: bool  # its status or severity changed (a new history row)
+    acknowledged: bool  # a manager has acknowledged it
+
+
+async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> UpsertResult:
+    """Store one alert message (alerts.credit / alerts.outage) by its alert_id.
+
+    Idempotent: the same message twice leaves one row and one history entry. An older message
+    arriving after a newer one (by ``ts``) is recorded in the history but does not roll the
+    alert's current state back.
+    """
+    ts = datetime.fromisoformat(alert["ts"])
+    managers = alert.get("manager_ids") or ([alert["manager_id"]] if alert.get("manager_id") else [])
+    evidence = json.dumps(alert.get("evidence") or {})
+    async with conn.transaction():
+        before = await conn.fetchrow(
+            "SELECT status, severity, acknowledged_at FROM alerts WHERE alert_id = $1 FOR UPDATE",
+            alert["alert_id"],
+        )
+        await conn.execute(
+            """
+            INSERT INTO alerts (alert_id, kind, severity, status, customer_id, outage_id, rule,
+                                manager_ids, reason, evidence, payload, first_ts, last_ts)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $12)
+            ON CONFLICT (alert_id) DO UPDATE
+               SET severity = EXCLUDED.severity, status = EXCLUDED.status,
+                   manager_ids = EXCLUDED.manager_ids, reason = EXCLUDED.reason,
+                   evidence = EXCLUDED.evidence, payload = EXCLUDED.payload,
+                   last_ts = EXCLUDED.last_ts, updated_at = now()
+             WHERE alerts.last_ts <= EXCLUDED.last_ts
+            """,
+            alert["alert_id"],
+            alert["kind"],
+            alert["severity"],
+            alert["status"],
+            alert.get("customer_id"),
+            alert.get("outage_id"),
+            alert.get("rule"),
+            managers,
+            alert["reason"],
+            evidence,
+            json.dumps(alert),
+            ts,
+        )
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO alert_history (alert_id, ts, status, severity, reason, evidence)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+            ON CONFLICT (alert_id, ts, status, severity) DO NOTHING
+            RETURNING true
+            """,
+            alert["alert_id"],
+            ts,
+            alert["status"],
+            alert["severity"],
+            alert["reason"],
+            evidence,
+        )
+    changed = before is None or (
+        bool(inserted) and (before["status"], before["severity"]) != (alert["status"], alert["severity"])
+    )
+    return UpsertResult(
+        created=before is None,
+        changed=changed,
+        acknowledged=before is not None and before["acknowledged_at"] is not None,
+    )
+
+
+async def acknowledge(conn: asyncpg.Connection, alert_id: str, manager_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT acknowledge_alert($1, $2)", alert_id, manager_id))
