@@ -50,7 +50,7 @@ wipe: ## stop the stack and delete its data (.run/)
 topics: ## create the contract topics on the local broker
 	$(VENV)/gridpulse topics create
 
-test: setup up topics ## everything: stack up, topics, then the whole pytest suite
+test: setup lint up topics ## everything: lint, stack up, topics, then the whole pytest suite
 	$(VENV)/pytest -q
 
 test-unit: ## unit tests only; needs no stack

@@ -128,7 +128,7 @@ async def _show_redis(settings: Settings, customer_id: str | None) -> None:
     try:
         key = f"{settings.topic_prefix}gp:stats:{customer_id}"
         month_json, arrears_json = await client.hmget(key, ["month", "arrears"])
-        if month_json is None:
+        if month_json is None or arrears_json is None:
             print(f"\nRedis {key}: (not there yet)")
             return
         month, arrears = orjson.loads(month_json), orjson.loads(arrears_json)

@@ -64,7 +64,7 @@ class Runtime:
 
         app.on_partitions_revoked.connect(self._on_revoked)
 
-    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # partitions may come back with state changed by another worker: drop the caches
         self._profiles.clear()
         self.published_aging.clear()

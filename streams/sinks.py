@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -60,7 +61,7 @@ class RedisHashSink:
                 for entity_id, fields in batch.items():
                     # every snapshot carries all its fields (None as null), so HSET
                     # replaces the whole record without a DELETE a reader could observe
-                    pipe.hset(self.key(entity_id), mapping=fields)
+                    pipe.hset(self.key(entity_id), mapping=cast(Mapping[Any, Any], fields))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # keep the newer snapshots that arrived meanwhile; re-queue the rest

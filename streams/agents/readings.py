@@ -18,8 +18,10 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 import faust
+from faust.streams import Stream
 
 from schemas.codec import DecodeError, decode
 from schemas.models import MeterReading
@@ -105,7 +107,8 @@ def register(rt: Runtime) -> None:
 
     @rt.app.agent(rt.topics.readings, name="readings", concurrency=1)
     async def readings(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(s.batch_max, within=s.batch_within_s):
+        batches = cast(Stream, stream).take_events(s.batch_max, within=s.batch_within_s)  # not in StreamT
+        async for events in batches:
             started = time.perf_counter()
             try:
                 await process_batch(rt, events)

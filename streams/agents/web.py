@@ -14,7 +14,7 @@ def register(rt: Runtime) -> None:
     @app.page("/gridpulse/health/")
     async def health(web: Any, request: Any) -> Any:
         assignment = app.consumer.assignment() if app.consumer else set()
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]  # not in the stub
         ready = bool(assignment) and recovered and not app.rebalancing
         return web.json({"ready": ready, "partitions": len(assignment), "recovered": recovered})
 
