@@ -48,23 +48,21 @@ def _fmt(v: Any, nd: int = 2) -> str:
     return str(v)
 
 
-def print_stats(stats: dict[str, dict[str, Any]], limit: int = 15) -> None:
+def print_stats(title: str, stats: list[dict[str, Any]]) -> None:
+    print(f"\n{title}")
     print(
-        f"\n{'customer':<12}{'kWh 30d':>12}{'max kW':>9}{'LF 30d':>8}{'PF month':>9}{'PF std':>7}"
+        f"{'customer':<12}{'kWh 30d':>12}{'max kW':>9}{'LF 30d':>8}{'PF month':>9}{'PF std':>7}"
         f"{'adj %':>7}{'adj CNY':>10}{'owed CNY':>11}{'overdue d':>10}"
     )
-    for cid in sorted(stats)[:limit]:
-        d = stats[cid]
+    for d in stats:
         m, a = d["month"], d["arrears"]
         print(
-            f"{cid:<12}{_fmt(d['d30']['kwh'], 1):>12}{_fmt(d['d30']['max_kw'], 1):>9}"
+            f"{d['customer_id']:<12}{_fmt(d['d30']['kwh'], 1):>12}{_fmt(d['d30']['max_kw'], 1):>9}"
             f"{_fmt(d['d30']['load_factor'], 3):>8}{_fmt(m['power_factor'], 3):>9}"
             f"{_fmt(m.get('pf_standard')):>7}{_fmt(m.get('pf_adjustment_pct')):>7}"
             f"{_fmt(m.get('pf_adjustment_cny')):>10}{_fmt(a['outstanding']):>11}"
             f"{_fmt(a['oldest_overdue_days']):>10}"
         )
-    if len(stats) > limit:
-        print(f"... and {len(stats) - limit} more customers")
 
 
 async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> int:
@@ -113,8 +111,16 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
         print(f"head-end says: {expected}")
         await asyncio.sleep(1.0)
         stats = await read_latest(settings, contract.STATS_CUSTOMER, "customer_id")
-        print(f"\nstats.customer — latest of {len(stats)} customers, read back from Kafka:")
-        print_stats(stats)
+        docs = list(stats.values())
+        print(f"\nstats.customer: the latest of {len(stats)} customers, read back from Kafka")
+        print_stats(
+            "largest customers (PF tariff adjustment: negative = rebate, positive = surcharge)",
+            sorted(docs, key=lambda d: -d["d30"]["kwh"])[:8],
+        )
+        print_stats(
+            "most overdue customers (arrears)",
+            sorted(docs, key=lambda d: -d["arrears"]["oldest_overdue_days"])[:6],
+        )
         await _show_redis(settings, next(iter(sorted(stats)), None))
     finally:
         worker.stop()

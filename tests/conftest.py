@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +17,17 @@ def unique_id() -> str:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def uci_path() -> Path:
+    """The real meter data of ../shared/data. CI lays shared/ beside the clone, so there its
+    absence is a failure, not a skip."""
+    from simulator.replay import DEFAULT_UCI_PATH
+
+    if not DEFAULT_UCI_PATH.is_file():
+        msg = f"real data not found at {DEFAULT_UCI_PATH.resolve()}"
+        if in_ci():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return DEFAULT_UCI_PATH

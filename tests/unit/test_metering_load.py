@@ -19,7 +19,6 @@ from tests.stats_check import WINDOW_FIELDS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PARIS = ZoneInfo("Europe/Paris")
-UCI = Path("/work/shared/data/uci-household-2007-02-01_02.txt")
 
 
 def at(text: str, tz: ZoneInfo = SHANGHAI) -> int:
@@ -423,9 +422,9 @@ def test_generated_readings_match_the_reference(seed: int) -> None:
 # ------------------------------------------------------------------------------- real data
 
 
-def _uci_quarter_hours() -> list[dict[str, Any]]:
+def _uci_quarter_hours(uci: Path) -> list[dict[str, Any]]:
     """One-minute kW/kvar of a house in Sceaux (Europe/Paris) as 15-minute readings."""
-    lines = UCI.read_text().splitlines()[1:]
+    lines = uci.read_text().splitlines()[1:]
     readings = []
     for q in range(0, len(lines), 15):
         block = [line.replace('"', "").split(";") for line in lines[q : q + 15]]
@@ -443,8 +442,8 @@ def _uci_quarter_hours() -> list[dict[str, Any]]:
     return readings
 
 
-def test_real_household_data_matches_reference_and_is_plausible() -> None:
-    readings = _uci_quarter_hours()
+def test_real_household_data_matches_reference_and_is_plausible(uci_path: Path) -> None:
+    readings = _uci_quarter_hours(uci_path)
     assert len(readings) == 192
     batches = [readings[i : i + 4] for i in range(0, len(readings), 4)]
     state = LoadState(PARIS)

@@ -11,7 +11,7 @@ import pytest
 
 from simulator.replay import DEFAULT_UCI_PATH, ReplayDataMissing, read_uci, replay_readings
 
-pytestmark = pytest.mark.skipif(not DEFAULT_UCI_PATH.is_file(), reason="shared UCI data not present")
+pytestmark = pytest.mark.usefixtures("uci_path")  # skips on a laptop without ../shared, fails in CI
 
 
 def _minute_sums(path: Path) -> tuple[float, float, int]:
