@@ -60,7 +60,7 @@ class Runtime:
         self._profiles: dict[str, CustomerProfile | None] = {}
         self.redis = RedisHashSink(settings.redis_url, key_prefix=f"{settings.topic_prefix}gp:stats:")
         # what the aging timer last published per customer (ages change once a day)
-        self.published_aging: dict[str, tuple[int, tuple[float, ...]]] = {}
+        self.published_aging: dict[str, tuple[int, tuple[float, ...]]] = {}  # see billing.aging_changes
 
         app.on_partitions_revoked.connect(self._on_revoked)
 

@@ -7,7 +7,9 @@ an event delivered twice (or replayed after a crash) is applied once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import faust
 
@@ -52,21 +54,31 @@ async def process_event(rt: Runtime, event: faust.EventT) -> None:
         await rt.publish_stats([doc])
 
 
+AgingMark = tuple[int, tuple[float, ...]]
+
+
+def aging_changes(
+    ledgers: Iterable[tuple[bytes, bytes]], now: datetime, tz: ZoneInfo, last: dict[str, AgingMark]
+) -> list[str]:
+    """Customers whose oldest overdue age or overdue buckets differ from ``last`` as of ``now``
+    (``last`` is updated). Ages move once a local day, so most looks change nothing."""
+    changed = []
+    for key, raw in ledgers:
+        cid = key.decode()
+        arrears = ArrearsLedger.from_bytes(raw, tz=tz).snapshot(now)
+        mark = (arrears["oldest_overdue_days"], tuple(arrears["overdue_buckets"].values()))
+        if last.get(cid) != mark:
+            last[cid] = mark
+            changed.append(cid)
+    return changed
+
+
 async def reevaluate_aging(rt: Runtime, now: datetime | None = None) -> int:
     """Publish stats for every local customer whose overdue ages or buckets moved since the
     last look, with no event needed: an unpaid bill turns 31 days overdue on its own."""
     now = now or datetime.now(UTC)
-    docs = []
-    for key, raw in list(rt.arrears_table.items()):
-        cid = key.decode()
-        arrears = ArrearsLedger.from_bytes(raw, tz=rt.tz).snapshot(now)
-        mark = (arrears["oldest_overdue_days"], tuple(arrears["overdue_buckets"].values()))
-        if rt.published_aging.get(cid) == mark:
-            continue
-        rt.published_aging[cid] = mark
-        doc = rt.stats_snapshot(cid, now)
-        if doc is not None:
-            docs.append(doc)
+    changed = aging_changes(list(rt.arrears_table.items()), now, rt.tz, rt.published_aging)
+    docs = [doc for cid in changed if (doc := rt.stats_snapshot(cid, now)) is not None]
     return await rt.publish_stats(docs)
 
 
