@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +61,9 @@ class Runtime:
         self.redis = RedisHashSink(settings.redis_url, key_prefix=f"{settings.topic_prefix}gp:stats:")
         # what the aging timer last published per customer (ages change once a day)
         self.published_aging: dict[str, tuple[int, tuple[float, ...]]] = {}  # see billing.aging_changes
+
+        # called with every batch of published stats documents, after they are sent
+        self.on_stats: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
 
         app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -148,12 +151,14 @@ class Runtime:
         return doc
 
     async def publish_stats(self, docs: Iterable[dict[str, Any]]) -> int:
-        n = 0
+        published = []
         for doc in docs:
             cid = doc["customer_id"]
             await self.topics.stats.send(key=cid.encode(), value=orjson.dumps(doc))
             self.redis.add(cid, doc)
-            n += 1
-        self.counters["stats_published"] += n
+            published.append(doc)
+        self.counters["stats_published"] += len(published)
         await self.redis.flush()
-        return n
+        for hook in self.on_stats:  # e.g. rescoring (streams/agents/scoring.py)
+            await hook(published)
+        return len(published)
