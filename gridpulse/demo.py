@@ -133,13 +133,14 @@ async def _show_redis(settings: Settings, customer_id: str | None) -> None:
     client = aioredis.from_url(settings.redis_url)
     try:
         key = f"{settings.topic_prefix}gp:stats:{customer_id}"
-        month_json, arrears_json = await client.hmget(key, ["month", "arrears"])
-        if month_json is None or arrears_json is None:
+        raw = await client.hget(key, "doc")
+        if raw is None:
             print(f"\nRedis {key}: (not there yet)")
             return
-        month, arrears = orjson.loads(month_json), orjson.loads(arrears_json)
+        doc = orjson.loads(raw)
+        month, arrears = doc["month"], doc["arrears"]
         print(
-            f"\nRedis lookup HGET {key} month/arrears: period {month['period']}, "
+            f"\nRedis lookup HGET {key} doc: period {month['period']}, "
             f"kWh {month['kwh']:,.1f}, PF {_fmt(month['power_factor'], 3)}, "
             f"outstanding {arrears['outstanding']:,.2f} CNY"
         )

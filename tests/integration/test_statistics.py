@@ -121,6 +121,7 @@ async def test_population_matches_reference_and_redis(topics, worker_factory):
         for cid, doc in latest.items():
             stored = await client.hgetall(f"{settings.topic_prefix}gp:stats:{cid}")
             assert {k.decode(): v.decode() for k, v in stored.items()} == flatten(doc), cid
+            assert orjson.loads(stored[b"doc"]) == doc
             await client.delete(f"{settings.topic_prefix}gp:stats:{cid}")
     finally:
         await client.aclose()
