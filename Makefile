@@ -71,8 +71,9 @@ format: ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .
 
-bench: setup up topics ## run the benchmarks (python -m bench.run)
+bench: setup up topics ## benchmarks: pipeline vs raw consumer and Faust floor; scoring 1M customers
 	$(VENV)/python -m bench.run
+	$(VENV)/python -m bench.scoring_bench | tee bench/scoring_results.json
 
 clean: ## stop the stack, delete .run/ and the tool caches
 	@$(STACK) wipe
