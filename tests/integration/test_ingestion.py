@@ -22,9 +22,7 @@ from tests.integration.helpers import eventually, js, produce
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
-def reading(
-    cid: str, end: datetime, kwh: float, meter: str | None = None, **extra: object
-) -> dict[str, object]:
+def reading(cid: str, end: datetime, kwh: float, **extra: object) -> dict[str, object]:
     return {
         "meter_id": f"M-{cid}",
         "customer_id": cid,
@@ -118,3 +116,85 @@ async def test_bad_input_goes_to_dlq_and_valid_is_counted_once(topics, worker_fa
 
     await eventually(applied_one_more, 30, "a reading after the bad ones is applied")
     assert worker.running
+
+
+async def dead_letters(settings, topic: str) -> list[dict]:
+    return [orjson.loads(r.value) for r in await read_all(settings, settings.topic(contract.dlq(topic)))]
+
+
+async def test_late_impossible_and_billing_rules_on_the_real_stack(topics, worker_factory):
+    settings = topics
+    worker = worker_factory(settings, GRIDPULSE_LATENESS_S="3600").start()
+    await worker.wait_ready()
+    base = (datetime.now(UTC) - timedelta(hours=8)).replace(minute=0, second=0, microsecond=0)
+    profile = {
+        "customer_id": "C5",
+        "name": "某某机械厂",
+        "tariff_class": "general_industrial",
+        "contract_kva": 100.0,
+        "voltage_kv": 10.0,
+        "feeders": ["F1"],
+        "manager_id": "M1",
+        "tariff_cny_per_kwh": 0.7,
+    }
+    await produce(settings, contract.CUSTOMERS, [(b"C5", js(profile))])
+
+    async def profile_known() -> bool:
+        return (await worker.counters())["counters"].get("profiles_applied", 0) == 1
+
+    await eventually(profile_known, 30, "the profile is materialised")
+    newest = base + timedelta(hours=4)
+    await produce(
+        settings,
+        contract.METER_READINGS,
+        [
+            (b"C5", js(reading("C5", newest, 10.0))),
+            (b"C5", js(reading("C5", newest - timedelta(minutes=30), 10.0))),  # out of order, in time
+            (b"C5", js(reading("C5", base, 10.0))),  # 4 h behind the newest: later than the lateness
+            (b"C5", js(reading("C5", newest + timedelta(minutes=15), 100.0))),  # 400 kW on 100 kVA
+        ],
+    )
+    bill = {
+        "event_id": "E1",
+        "customer_id": "C5",
+        "ts": base.isoformat(),
+        "type": "bill",
+        "amount": 800.0,
+        "bill_id": "B1",
+        "due_date": (base + timedelta(days=20)).date().isoformat(),
+        "period": "2026-10",
+    }
+    payment = {
+        "event_id": "E2",
+        "customer_id": "C5",
+        "ts": (base + timedelta(hours=1)).isoformat(),
+        "type": "payment",
+        "amount": 300.0,
+    }
+    no_due = {**bill, "event_id": "E3", "bill_id": "B2", "due_date": None}
+    await produce(settings, contract.BILLING_EVENTS, [(b"C5", js(e)) for e in (bill, bill, payment, no_due)])
+
+    async def settled() -> bool:
+        c = (await worker.counters())["counters"]
+        return c.get("billing_applied", 0) == 2 and c.get("readings_applied", 0) == 2
+
+    await eventually(settled, 60, "billing and readings handled")
+    counters = await worker.counters()
+    assert counters["counters"]["billing_duplicate"] == 1
+    assert counters["dead_letters"] == {
+        contract.METER_READINGS: {"late": 1, "impossible_demand": 1},
+        contract.BILLING_EVENTS: {"incomplete_bill": 1},
+    }
+    late = [d for d in await dead_letters(settings, contract.METER_READINGS) if d["error"] == "late"]
+    assert orjson.loads(base64.b64decode(late[0]["raw"]))["ts"] == base.isoformat()
+
+    async def final_stats() -> bool:
+        doc = (await read_latest(settings, contract.STATS_CUSTOMER, "customer_id")).get("C5")
+        return doc is not None and doc["arrears"]["outstanding"] == 500.0 and doc["d30"]["intervals"] == 2
+
+    await eventually(final_stats, 30, "stats with the bill counted once and the payment applied")
+    doc = (await read_latest(settings, contract.STATS_CUSTOMER, "customer_id"))["C5"]
+    assert doc["profile_known"] is True
+    assert doc["d30"]["kwh"] == 20.0  # the late and the impossible readings are not in it
+    assert doc["month"]["pf_standard"] == 0.85  # general industrial, 100 kVA, 10 kV
+    assert "某某机械厂" not in orjson.dumps(doc).decode()  # no customer name in outputs
