@@ -8,19 +8,13 @@ payer behaviour, which registers the meter has. Same (n, seed) -> same populatio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
-TARIFF_CLASSES = (
-    "residential",
-    "commercial",
-    "general_industrial",
-    "large_industrial",
-    "agricultural",
-    "wholesale",
-    "other",
-)
+from schemas.models import TariffClass
+
+TARIFF_CLASSES: tuple[str, ...] = get_args(TariffClass)  # the contract's, in its order
 _CLASS_SHARE = np.array([0.55, 0.25, 0.10, 0.05, 0.03, 0.01, 0.01])
 
 # contract kVA range per class; drawn log-uniform because sizes span orders of magnitude

@@ -13,22 +13,24 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
+from pydantic import BaseModel
 
 from gridpulse.settings import Settings
 from metering.arrears import ArrearsLedger
 from metering.load import LoadState
 from metering.pf_tariff import pf_standard_for
-from schemas.codec import DeadLetterCounter, dead_letter
+from schemas.codec import DeadLetterCounter, DecodeError, dead_letter, decode
 from schemas.models import CustomerProfile
 from streams.app_types import Topics
 from streams.context import event_context
 from streams.sinks import RedisHashSink
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 
 class Runtime:
@@ -113,6 +115,24 @@ class Runtime:
         )
         self.dead_letters.add(topic, kind)
         await self.topics.dlq[topic].send(key=msg.key, value=record)
+
+    async def decode_input(self, topic: str, event: faust.EventT, model: type[M]) -> M | None:
+        """The message as ``model``, or None after dead-lettering it: undecodable, invalid, or
+        keyed by something else than its customer_id (it would land in another partition's
+        state)."""
+        msg = event.message
+        try:
+            value = decode(model, msg.value)
+        except DecodeError as exc:
+            await self.dead_letter(topic, event, exc.kind, exc.detail)
+            return None
+        customer_id: str = value.customer_id  # type: ignore[attr-defined]  # every keyed input has it
+        if msg.key is not None and msg.key != customer_id.encode():
+            await self.dead_letter(
+                topic, event, "key_mismatch", "message key is not the customer_id (topics are keyed by it)"
+            )
+            return None
+        return value
 
     # ------------------------------------------------------------------ stats
 

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import faust
 
 from metering.arrears import ArrearsLedger
-from schemas.codec import DecodeError, decode
 from schemas.models import BillingEvent
 from schemas.topics import BILLING_EVENTS
 from schemas.validation import check_billing
@@ -24,18 +23,10 @@ log = logging.getLogger(__name__)
 
 
 async def process_event(rt: Runtime, event: faust.EventT) -> None:
-    msg = event.message
-    try:
-        bill_event = decode(BillingEvent, msg.value)
-    except DecodeError as exc:
-        await rt.dead_letter(BILLING_EVENTS, event, exc.kind, exc.detail)
+    bill_event = await rt.decode_input(BILLING_EVENTS, event, BillingEvent)
+    if bill_event is None:
         return
     cid = bill_event.customer_id
-    if msg.key is not None and msg.key != cid.encode():
-        await rt.dead_letter(
-            BILLING_EVENTS, event, "key_mismatch", "message key is not the event's customer_id"
-        )
-        return
     issue = check_billing(bill_event)
     if issue is not None:
         await rt.dead_letter(BILLING_EVENTS, event, issue.kind, issue.detail)

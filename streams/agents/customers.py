@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import faust
 
-from schemas.codec import DecodeError, decode
 from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS
 from schemas.validation import check_profile
@@ -25,13 +24,8 @@ async def process_event(rt: Runtime, event: faust.EventT) -> None:
             rt.set_profile(event, msg.key.decode("utf-8", "replace"), None)
             rt.counters["profiles_deleted"] += 1
         return
-    try:
-        profile = decode(CustomerProfile, msg.value)
-    except DecodeError as exc:
-        await rt.dead_letter(CUSTOMERS, event, exc.kind, exc.detail)
-        return
-    if msg.key is not None and msg.key != profile.customer_id.encode():
-        await rt.dead_letter(CUSTOMERS, event, "key_mismatch", "message key is not the profile's customer_id")
+    profile = await rt.decode_input(CUSTOMERS, event, CustomerProfile)
+    if profile is None:
         return
     issue = check_profile(profile)
     if issue is not None:

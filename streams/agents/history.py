@@ -11,23 +11,16 @@ from datetime import UTC, datetime
 
 import faust
 
-from schemas.codec import DecodeError, decode
 from schemas.models import ConsumptionHistory
 from schemas.topics import CONSUMPTION_HISTORY
 from streams.runtime import Runtime
 
 
 async def process_event(rt: Runtime, event: faust.EventT) -> None:
-    msg = event.message
-    try:
-        record = decode(ConsumptionHistory, msg.value)
-    except DecodeError as exc:
-        await rt.dead_letter(CONSUMPTION_HISTORY, event, exc.kind, exc.detail)
+    record = await rt.decode_input(CONSUMPTION_HISTORY, event, ConsumptionHistory)
+    if record is None:
         return
     cid = record.customer_id
-    if msg.key is not None and msg.key != cid.encode():
-        await rt.dead_letter(CONSUMPTION_HISTORY, event, "key_mismatch", "message key is not the customer_id")
-        return
     state = rt.load_state(cid)
     state.seed_history(record.period, record.kwh)
     rt.load_table[cid.encode()] = state.to_bytes()

@@ -23,7 +23,6 @@ from typing import cast
 import faust
 from faust.streams import Stream
 
-from schemas.codec import DecodeError, decode
 from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
 from schemas.validation import check_reading
@@ -38,21 +37,10 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     s = rt.settings
     groups: dict[str, list[tuple[faust.EventT, MeterReading]]] = {}
     for event in events:
-        msg = event.message
-        try:
-            reading = decode(MeterReading, msg.value)
-        except DecodeError as exc:
-            await rt.dead_letter(METER_READINGS, event, exc.kind, exc.detail)
+        reading = await rt.decode_input(METER_READINGS, event, MeterReading)
+        if reading is None:
             continue
         cid = reading.customer_id
-        if msg.key is not None and msg.key != cid.encode():
-            await rt.dead_letter(
-                METER_READINGS,
-                event,
-                "key_mismatch",
-                "message key is not the reading's customer_id (the topic is keyed by customer_id)",
-            )
-            continue
         profile = rt.profile(cid)
         issue = check_reading(
             reading,
