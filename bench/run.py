@@ -40,13 +40,12 @@ from streams.kafka import create_contract_topics, delete_topics, make_consumer, 
 OUT = ROOT / "bench" / "out"
 
 
-async def publish(settings: Settings, messages: list[tuple[bytes, bytes]]) -> float:
+async def publish(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
     producer = make_producer(settings, linger_ms=50, max_batch_size=512 * 1024)
     await producer.start()
     t0 = time.perf_counter()
     try:
-        topic = settings.topic(contract.METER_READINGS)
-        futures = [await producer.send(topic, key=k, value=v) for k, v in messages]
+        futures = [await producer.send(settings.topic(topic), key=k, value=v) for k, v in messages]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -169,6 +168,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         customers=args.customers,
         days=args.intervals / 96,
         bad_share=0.0,
+        consumption_history_months=0,
         duplicate_share=0.01,
         late_share=0.0,
         billing=False,
@@ -176,12 +176,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         seed=3,
     )
     t0 = time.perf_counter()
-    readings = [
-        (m.key, m.value) for m in generate(opts) if m.topic == settings.topic(contract.METER_READINGS)
-    ]
+    generated = list(generate(opts))
+    readings = [(m.key, m.value) for m in generated if m.topic == settings.topic(contract.METER_READINGS)]
+    profiles = [(m.key, m.value) for m in generated if m.topic == settings.topic(contract.CUSTOMERS)]
     gen_s = time.perf_counter() - t0
     print(f"generated {len(readings):,} readings for {args.customers:,} customers in {gen_s:.1f} s")
-    pub_s = await publish(settings, readings)
+    await publish(settings, contract.CUSTOMERS, profiles)  # PF standards and tariffs, as in production
+    pub_s = await publish(settings, contract.METER_READINGS, readings)
     print(f"published in {pub_s:.1f} s ({len(readings) / pub_s:,.0f}/s)")
 
     raw_rps, _ = await raw_consumer_rps(settings, len(readings))
