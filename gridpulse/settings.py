@@ -45,10 +45,30 @@ class Settings(BaseSettings):
     future_tolerance_s: int = Field(300, ge=0, description="clock skew allowed on reading timestamps")
     gap_report_days: int = Field(3, ge=0, description="days of interval gaps listed in stats.customer")
     aging_interval_s: float = Field(300.0, gt=0, description="how often overdue ages are re-evaluated")
+    scoring_interval_s: float = Field(
+        300.0,
+        gt=0,
+        description="how often the scoring population (breakpoints, totals, tier cuts) is recomputed",
+    )
+    scoring_model_path: str | None = Field(
+        None, description="scoring model config (.json or .toml, scoring.load_config); default: the article's"
+    )
 
     # --- Redis / PostgreSQL ------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
     pg_dsn: SecretStr = SecretStr("postgresql://gridpulse@127.0.0.1:5432/gridpulse")
+
+    # --- alert store and notification (gridpulse alerts-consumer) -----------------------------
+    alerts_group: str | None = Field(None, description="consumer group; default f'{app_id}-alerts'")
+    alerts_batch_max: int = Field(500, ge=1, description="alert messages stored per transaction")
+    alerts_db_backoff_max_s: float = Field(30.0, gt=0, description="longest wait between DB reconnects")
+    alerts_notifier: str = Field("log", description="log, webhook, or package.module:factory(settings)")
+    alerts_webhook_url: SecretStr | None = Field(None, description="URL the webhook notifier POSTs to")
+    alerts_webhook_timeout_s: float = Field(10.0, gt=0, description="one webhook request, seconds")
+    alerts_webhook_attempts: int = Field(6, ge=1, description="attempts per notification before giving up")
+    alerts_webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay (doubles, jittered)")
+    alerts_webhook_backoff_max_s: float = Field(60.0, gt=0, description="longest retry delay")
+    alerts_notify_concurrency: int = Field(16, ge=1, description="notifications in flight at once")
 
     # --- domain ------------------------------------------------------------------------------
     timezone: str = Field("Asia/Shanghai", description="local zone for days and billing months")
@@ -62,6 +82,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def alerts_group_id(self) -> str:
+        return self.alerts_group or f"{self.app_id}-alerts"
 
     def topic(self, name: str) -> str:
         """The real topic name of a contract topic (with the deployment's prefix)."""

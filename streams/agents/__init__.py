@@ -10,13 +10,14 @@ from streams.runtime import Runtime
 
 
 def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
-    from streams.agents import billing, customers, history, readings, web
+    from streams.agents import billing, customers, history, readings, scoring, web
 
     rt = Runtime(app, settings, topics)
     customers.register(rt)
     readings.register(rt)
     billing.register(rt)
     history.register(rt)
+    scoring.register(rt)
     web.register(rt)
     app.gp_runtime = rt  # type: ignore[attr-defined]
     return rt

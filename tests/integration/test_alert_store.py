@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from alerts.store import acknowledge, migrate, upsert_alert
+from alerts.store import MIGRATIONS, acknowledge, migrate, upsert_alert
 from gridpulse.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -44,9 +44,11 @@ def alert(status: str, severity: str, ts: str, days: int) -> dict[str, object]:
 
 
 async def test_migrations_apply_once(conn: asyncpg.Connection) -> None:
-    assert await migrate(conn) == ["001_alert_store"]
+    every = sorted(p.stem for p in MIGRATIONS.glob("[0-9][0-9][0-9]_*.sql"))
+    assert every[0] == "001_alert_store"
+    assert await migrate(conn) == every
     assert await migrate(conn) == []
-    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 1
+    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(every)
 
 
 async def test_upsert_is_idempotent_and_keeps_history(conn: asyncpg.Connection) -> None:

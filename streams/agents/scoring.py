@@ -1,0 +1,481 @@
+"""Scoring in the stream: stats.customer -> scores.customer, Redis scores and value matrix.
+
+The value model (``scoring/``) ranks a customer against the whole population: quintile
+breakpoints, supplier totals (B11/B12 denominators) and tier cuts (``PopulationState``). A worker
+owns only its partitions' customers, so each worker keeps a **population view**: a plain
+aiokafka consumer without a group, assigned every partition of ``stats.customer`` and
+``customers`` (both compacted), that keeps per customer only what scoring reads —
+
+- the stats document trimmed to ``STATS_FIELDS`` (~15 numbers and ``ts``), as compact JSON
+  bytes (~350 bytes a customer);
+- the profile trimmed to ``PROFILE_FIELDS`` (voltage, feeders, emergency generator), decoded
+  and validated like the customers agent does (an invalid profile leaves the previous one, a
+  tombstone deletes it).
+
+Why not a faust GlobalTable: it would hold whole stats documents (gaps, windows, months of
+consumption; ~3 KB each) in RocksDB per worker and adds a changelog of its own; the view is a
+dict fed by topics that exist anyway, and the pure scoring code reads the trimmed documents
+exactly as it reads whole ones (``tests/unit/test_scoring_stream.py``).
+
+**Every worker computes the PopulationState itself** from its view, in a thread (the pass is
+numpy and must not stall the consumer's heartbeats): at start, once the tables are recovered
+and the view has read both topics up to their end offsets at start, then every
+``GRIDPULSE_SCORING_INTERVAL_S``. Customers are sorted by id before each pass, so workers
+with the same view get bit-for-bit the same state (float sums depend on order). No internal
+topic, no leader election; the price: between passes, workers may hold states that differ by
+the few customers whose stats changed within the view's lag. Once input is quiet they agree.
+
+Who publishes a customer's score: only its owner, the worker holding its partition (the
+partition is the key's murmur2, Kafka's default partitioner, as for every customer-keyed topic
+here). So a lagging view on another worker can never overwrite a newer score.
+
+- **Stats changed** (``Runtime.on_stats`` hook, inside the agent, before offsets commit):
+  the published customers are rescored against the current state in one vectorised call
+  (``score_against``; identical to ``scoring.score_one`` per customer) and the view takes their
+  new trimmed documents at once (a view entry written by the hook is not replaced by an older
+  message the reader has not caught up on: ``arrears.as_of`` decides).
+- **After a pass**, every owned customer is compared with what was last published for it and
+  only those whose score document changed are published (``changed_scores``: a 16-byte digest
+  per owned customer). Customers rescored by the hook while the pass ran are rescored from
+  their newest view entry with the new state instead of taking the pass's (older) result.
+
+Output, per changed customer: ``scores.customer`` (key customer_id, ``send_soon`` so it is
+flushed before offsets commit) and Redis, in one pipeline per flush:
+
+- ``{prefix}gp:scores:<cid>`` — hash ``doc`` (the published JSON) and ``ts``, like stats;
+- ``{prefix}gp:scores:by_value`` — sorted set, score = current_value + potential_value
+  (top N: ``ZREVRANGE {prefix}gp:scores:by_value 0 N-1 WITHSCORES``);
+- ``{prefix}gp:value_matrix`` — hash cid -> JSON ``[current, potential, quadrant]``: the whole
+  value matrix in one call, ``HGETALL {prefix}gp:value_matrix``.
+
+Redis is a cache (as in ``streams/sinks.py``): when it is away, writes wait in memory, one entry
+per customer, and never block the pipeline. A restarted worker publishes all its customers at
+its first pass (its digests start empty), which also repairs Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
+from redis.exceptions import RedisError
+
+from schemas.codec import DecodeError, decode
+from schemas.models import CustomerProfile
+from schemas.topics import CUSTOMERS, METER_READINGS, STATS_CUSTOMER
+from schemas.validation import check_profile
+from scoring import ModelConfig, PopulationState, load_config, run_population
+from scoring.indicators import Population
+from scoring.model import score_arrays, to_documents
+from streams.kafka import make_consumer
+from streams.runtime import Runtime
+from streams.sinks import flatten
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------- pure: the view's records
+
+STATS_FIELDS: dict[str, tuple[str, ...] | None] = {
+    # what scoring.indicators.Population.from_docs reads from a stats.customer document
+    "customer_id": None,
+    "ts": None,
+    "d30": ("kwh", "load_factor"),
+    "month": ("power_factor",),
+    "arrears": (
+        "paid_36m",
+        "due_36m",
+        "late_fee_amount_36m",
+        "oldest_overdue_days",
+        "late_fees_12m",
+        "reversals_12m",
+        "theft_12m",
+        "as_of",  # not a scoring input: orders the hook's entries against the reader's
+    ),
+    "yoy_growth_rate": None,
+    "yoy_growth_kwh": None,
+}
+PROFILE_FIELDS = ("customer_id", "voltage_kv", "feeders", "emergency_generator")
+
+
+def trim_stats(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a ``stats.customer`` document that scoring reads."""
+    out: dict[str, Any] = {}
+    for name, sub in STATS_FIELDS.items():
+        value = doc.get(name)
+        if sub is None:
+            out[name] = value
+        else:
+            part = value or {}
+            out[name] = {k: part.get(k) for k in sub}
+    return out
+
+
+def trim_profile(profile: CustomerProfile) -> dict[str, Any]:
+    d = profile.model_dump(mode="json", by_alias=True)
+    return {k: d.get(k) for k in PROFILE_FIELDS}
+
+
+def as_of_ts(doc: Mapping[str, Any]) -> float:
+    """When the document was computed (``arrears.as_of``), epoch seconds; 0 when absent."""
+    raw = (doc.get("arrears") or {}).get("as_of")
+    try:
+        return datetime.fromisoformat(raw).timestamp() if raw else 0.0
+    except ValueError:
+        return 0.0
+
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives the key (murmur2, like aiokafka/Java)."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class PopulationView:
+    """Latest trimmed stats and profile of every customer, fed by the topics and the hook."""
+
+    def __init__(self) -> None:
+        # cid -> (as_of of an entry the hook wrote, or None when it came from the topic; JSON)
+        self._stats: dict[str, tuple[float | None, bytes]] = {}
+        self._profiles: dict[str, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._stats)
+
+    def apply_stats_message(self, value: bytes | None) -> bool:
+        """A ``stats.customer`` record read from the topic; False when ignored."""
+        if value is None:
+            return False
+        try:
+            doc = orjson.loads(value)
+            cid = str(doc["customer_id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return False  # not ours to judge: the topic is written by gridpulse only
+        held = self._stats.get(cid)
+        if held is not None and held[0] is not None and as_of_ts(doc) < held[0]:
+            return False  # older than what this worker published itself
+        self._stats[cid] = (None, orjson.dumps(trim_stats(doc)))
+        return True
+
+    def put_own(self, doc: Mapping[str, Any]) -> None:
+        """A document this worker has just published (it is the newest there is)."""
+        self._stats[str(doc["customer_id"])] = (as_of_ts(doc), orjson.dumps(trim_stats(doc)))
+
+    def apply_profile_message(self, key: bytes | None, value: bytes | None) -> bool:
+        """A ``customers`` record: the same rules as the customers agent, without the DLQ."""
+        if value is None:
+            if key:
+                self._profiles.pop(key.decode("utf-8", "replace"), None)
+            return key is not None
+        try:
+            profile = decode(CustomerProfile, value)
+        except DecodeError:
+            return False
+        if key is not None and key != profile.customer_id.encode():
+            return False
+        if check_profile(profile) is not None:
+            return False
+        self._profiles[profile.customer_id] = orjson.dumps(trim_profile(profile))
+        return True
+
+    def stats(self, customer_id: str) -> dict[str, Any] | None:
+        held = self._stats.get(customer_id)
+        return None if held is None else cast(dict[str, Any], orjson.loads(held[1]))
+
+    def profile(self, customer_id: str) -> dict[str, Any] | None:
+        raw = self._profiles.get(customer_id)
+        return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
+
+    def snapshot(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Stats documents sorted by customer_id (a deterministic pass) and their profiles."""
+        docs = [orjson.loads(self._stats[cid][1]) for cid in sorted(self._stats)]
+        profiles = {cid: orjson.loads(raw) for cid, raw in self._profiles.items() if cid in self._stats}
+        return docs, profiles
+
+
+# ---------------------------------------------------------------------- pure: decisions
+
+
+def load_model(path: str | None) -> ModelConfig:
+    return load_config(path) if path else ModelConfig()
+
+
+def score_against(
+    docs: Sequence[Mapping[str, Any]],
+    profiles: Mapping[str, Any],
+    state: PopulationState,
+    config: ModelConfig,
+) -> list[dict[str, Any]]:
+    """``scores.customer`` documents of ``docs`` against a kept population state, in one
+    vectorised call: per customer exactly ``scoring.score_one``."""
+    if not docs:
+        return []
+    known = {cid: p for cid, p in profiles.items() if p is not None}
+    pop = Population.from_docs(docs, known)
+    return to_documents(pop, score_arrays(pop, config, state))
+
+
+def score_digest(score: Mapping[str, Any]) -> bytes:
+    return hashlib.blake2b(orjson.dumps(score, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+def changed_scores(scores: Iterable[dict[str, Any]], published: dict[str, bytes]) -> list[dict[str, Any]]:
+    """The score documents that differ from what was last published per customer
+    (``published``, a digest per customer, is updated)."""
+    out = []
+    for score in scores:
+        cid = score["customer_id"]
+        digest = score_digest(score)
+        if published.get(cid) != digest:
+            published[cid] = digest
+            out.append(score)
+    return out
+
+
+def total_value(score: Mapping[str, Any]) -> float:
+    return float(score["current_value"]) + float(score["potential_value"])
+
+
+def value_matrix_entry(score: Mapping[str, Any]) -> bytes:
+    return orjson.dumps([score["current_value"], score["potential_value"], score["quadrant"]])
+
+
+# ---------------------------------------------------------------------- Redis
+
+
+class ScoreRedisSink:
+    """Latest score per customer (hash), the by-value sorted set and the value matrix hash,
+    written in one pipeline per flush; coalesced per customer and kept while Redis is away."""
+
+    def __init__(self, url: str, prefix: str, *, retry_after_s: float = 2.0) -> None:
+        self._client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.score_prefix = f"{prefix}gp:scores:"
+        self.by_value_key = f"{prefix}gp:scores:by_value"
+        self.value_matrix_key = f"{prefix}gp:value_matrix"
+        self._pending: dict[str, tuple[dict[str, str], float, bytes]] = {}
+        self._retry_after_s = retry_after_s
+        self._down_until = 0.0
+        self.failures = 0
+
+    def add(self, score: Mapping[str, Any], raw: bytes) -> None:
+        self._pending[score["customer_id"]] = (
+            flatten(score, raw),
+            total_value(score),
+            value_matrix_entry(score),
+        )
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> bool:
+        if not self._pending or time.monotonic() < self._down_until:
+            return not self._pending
+        batch, self._pending = self._pending, {}
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for cid, (fields, _, _) in batch.items():
+                    pipe.hset(f"{self.score_prefix}{cid}", mapping=cast(Mapping[Any, Any], fields))
+                pipe.zadd(self.by_value_key, {cid: value for cid, (_, value, _) in batch.items()})
+                pipe.hset(
+                    self.value_matrix_key,
+                    mapping=cast(Mapping[Any, Any], {cid: entry for cid, (_, _, entry) in batch.items()}),
+                )
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            for cid, item in batch.items():
+                self._pending.setdefault(cid, item)
+            self.failures += 1
+            self._down_until = time.monotonic() + self._retry_after_s
+            log.warning("scores redis sink: %d customers wait for Redis (%s)", len(self._pending), exc)
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------- the stage
+
+
+class ScoringStage:
+    def __init__(self, rt: Runtime, config: ModelConfig) -> None:
+        self.rt = rt
+        self.config = config
+        self.view = PopulationView()
+        self.view_ready = asyncio.Event()
+        self.state: PopulationState | None = None
+        self.published: dict[str, bytes] = {}  # owned customers: digest of the last score sent
+        self._rescored_during_pass: set[str] | None = None
+        self._owned_before: set[int] = set()
+        self.redis = ScoreRedisSink(rt.settings.redis_url, rt.settings.topic_prefix)
+
+    # ----------------------------------------------------------------- ownership
+
+    def owned_partitions(self) -> set[int]:
+        consumer = self.rt.app.consumer
+        if consumer is None:
+            return set()
+        readings = self.rt.settings.topic(METER_READINGS)
+        return {tp.partition for tp in consumer.assignment() if tp.topic == readings}
+
+    async def on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # digests stay valid only for partitions this worker held throughout: a partition that
+        # went away (and maybe came back) may have had scores published by another worker
+        now = self.owned_partitions()
+        keep = now & self._owned_before
+        n = self.rt.settings.topic_partitions
+        self.published = {c: d for c, d in self.published.items() if partition_of(c, n) in keep}
+        self._owned_before = now
+
+    # ----------------------------------------------------------------- publishing
+
+    async def publish(self, scores: list[dict[str, Any]]) -> int:
+        for score in scores:
+            raw = orjson.dumps(score)
+            self.rt.topics.scores.send_soon(key=score["customer_id"].encode(), value=raw)
+            self.redis.add(score, raw)
+        self.rt.counters["scores_published"] += len(scores)
+        await self.redis.flush()
+        return len(scores)
+
+    # ----------------------------------------------------------------- stats changed
+
+    async def on_stats(self, docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
+            self.view.put_own(doc)
+        if not docs:
+            return
+        if self.state is None:
+            self.rt.counters["scores_waiting_for_population"] += len(docs)
+            return
+        profiles = {d["customer_id"]: self.rt.profile(d["customer_id"]) for d in docs}
+        scores = score_against(docs, profiles, self.state, self.config)
+        if self._rescored_during_pass is not None:
+            self._rescored_during_pass.update(profiles)
+        await self.publish(changed_scores(scores, self.published))
+
+    # ----------------------------------------------------------------- population pass
+
+    def ready(self) -> bool:
+        app = self.rt.app
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]  # not in the stub
+        return self.view_ready.is_set() and recovered and not app.rebalancing
+
+    async def population_pass(self) -> int | None:
+        """Recompute the population state from the view and publish the owned customers whose
+        score changed; None when the worker is not ready (recovering, rebalancing, view behind)."""
+        if not self.ready():
+            return None
+        docs, profiles = self.view.snapshot()
+        if not docs:
+            return 0
+        self._rescored_during_pass = set()
+        try:
+            run = await asyncio.to_thread(run_population, docs, profiles, self.config)
+        finally:
+            rescored, self._rescored_during_pass = self._rescored_during_pass, None
+        self.state = run.state
+        self.rt.counters["scoring_passes"] += 1
+        owned = self.owned_partitions()
+        n = self.rt.settings.topic_partitions
+        scores = [
+            s
+            for s in run.documents
+            if partition_of(s["customer_id"], n) in owned and s["customer_id"] not in rescored
+        ]
+        newer = [d for cid in sorted(rescored) if (d := self.view.stats(cid)) is not None]
+        scores += score_against(
+            newer,
+            {d["customer_id"]: self.view.profile(d["customer_id"]) for d in newer},
+            run.state,
+            self.config,
+        )
+        return await self.publish(changed_scores(scores, self.published))
+
+    # ----------------------------------------------------------------- the view's reader
+
+    async def follow_view(self) -> None:
+        """Read stats.customer and customers from the beginning, forever, into the view."""
+        s = self.rt.settings
+        names = (s.topic(STATS_CUSTOMER), s.topic(CUSTOMERS))
+        consumer = make_consumer(s, group_id=None, max_poll_records=10_000)
+        await consumer.start()
+        try:
+            tps: list[TopicPartition] = []
+            while True:
+                await consumer._client.force_metadata_update()
+                tps = [
+                    TopicPartition(t, p)
+                    for t in names
+                    for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
+                if {tp.topic for tp in tps} == set(names):
+                    break
+                log.warning("scoring: waiting for topics %s to exist", names)
+                await asyncio.sleep(5.0)
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            behind = {tp for tp in tps if end[tp] > 0}
+            while True:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    for rec in records:
+                        if tp.topic == names[0]:
+                            self.view.apply_stats_message(rec.value)
+                        else:
+                            self.view.apply_profile_message(rec.key, rec.value)
+                if behind:
+                    behind = {tp for tp in behind if await consumer.position(tp) < end[tp]}
+                    if not behind:
+                        log.info("scoring: population view caught up (%d customers)", len(self.view))
+                        self.view_ready.set()
+                else:
+                    self.view_ready.set()
+        finally:
+            await consumer.stop()
+
+    async def follow_view_forever(self) -> None:
+        """``follow_view``, restarted when Kafka fails it: the view keeps what it has (re-reading
+        from the beginning changes nothing), and the passes keep using it meanwhile."""
+        while True:
+            try:
+                await self.follow_view()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scoring: population view reader failed; restarting in 5 s")
+                self.rt.counters["scoring_view_restarts"] += 1
+                await asyncio.sleep(5.0)
+
+    async def run_passes(self) -> None:
+        interval = self.rt.settings.scoring_interval_s
+        while True:
+            try:
+                n = await self.population_pass()
+            except Exception:
+                # a failed pass keeps the last state; the next one tries again
+                log.exception("scoring: population pass failed")
+                self.rt.counters["scoring_pass_failures"] += 1
+                n = -1
+            if n is None:
+                await asyncio.sleep(0.5)  # not ready yet: the first pass comes as soon as it is
+                continue
+            if n > 0:
+                log.info("scoring: population pass re-published %d customers", n)
+            await asyncio.sleep(interval)
+
+
+def register(rt: Runtime) -> ScoringStage:
+    stage = ScoringStage(rt, load_model(rt.settings.scoring_model_path))
+    rt.on_stats.append(stage.on_stats)
+    rt.app.on_partitions_assigned.connect(stage.on_assigned)
+
+    rt.app.task(stage.follow_view_forever)
+    rt.app.task(stage.run_passes)
+    rt.app.gp_scoring = stage  # type: ignore[attr-defined]
+    return stage
