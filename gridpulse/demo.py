@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
             "data_dir": str(run_dir / "faust"),
             "web_port": base.web_port + 1,
             "batch_within_s": 0.2,
+            "scoring_interval_s": 3.0,
         }
     )
     print(f"gridpulse demo: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}")
@@ -122,9 +124,57 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
             sorted(docs, key=lambda d: -d["arrears"]["oldest_overdue_days"])[:6],
         )
         await _show_redis(settings, next(iter(sorted(stats)), None))
+        scores = await wait_scores(settings, set(stats), within_s=60)
+        print_scores(scores)
+        await _show_top(settings)
     finally:
         worker.stop()
     return 0
+
+
+async def wait_scores(settings: Settings, customers: set[str], within_s: float) -> dict[str, Any]:
+    """Until every customer has a score and a population pass published nothing new: scores
+    given on arrival are against the population as it was then; passes settle them."""
+    deadline = time.monotonic() + within_s
+    scores: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        latest = await read_latest(settings, contract.SCORES_CUSTOMER, "customer_id")
+        if customers <= set(latest) and latest == scores:
+            return latest
+        scores = latest
+        await asyncio.sleep(2.5 * settings.scoring_interval_s)
+    return scores
+
+
+def print_scores(scores: dict[str, Any]) -> None:
+    docs = sorted(scores.values(), key=lambda d: -(d["current_value"] + d["potential_value"]))
+    quadrants = Counter(d["quadrant"] for d in docs)
+    grades = Counter(d["credit_grade"] for d in docs)
+    model = docs[0]["model_version"] if docs else "-"
+    tiers = Counter(d["service_tier"] for d in docs)
+    print(f"\nscores.customer: {len(docs)} customers scored (model {model})")
+    print(f"  value matrix {dict(quadrants)}; service tiers {dict(tiers)}")
+    print(f"  credit grades {dict(sorted(grades.items()))}")
+    print(
+        f"{'customer':<12}{'current':>9}{'potential':>10}  {'quadrant':<12}{'tier':<9}"
+        f"{'credit':>7}{'safety':>7}"
+    )
+    for d in docs[:6] + docs[-3:]:
+        print(
+            f"{d['customer_id']:<12}{d['current_value']:>9.3f}{d['potential_value']:>10.3f}  "
+            f"{d['quadrant']:<12}{d['service_tier']:<9}{d['credit_grade']:>7}{d['safety_grade']:>7}"
+        )
+
+
+async def _show_top(settings: Settings) -> None:
+    client = aioredis.from_url(settings.redis_url)
+    try:
+        key = f"{settings.topic_prefix}gp:scores:by_value"
+        top: list[tuple[bytes, float]] = await client.zrevrange(key, 0, 4, withscores=True)  # type: ignore[assignment]  # redis-py types the reply loosely
+        shown = ", ".join(f"{cid.decode()} {value:.3f}" for cid, value in top)
+        print(f"\nRedis ZREVRANGE {key} 0 4: {shown}")
+    finally:
+        await client.aclose()
 
 
 async def _show_redis(settings: Settings, customer_id: str | None) -> None:
