@@ -111,3 +111,117 @@ async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> Upser
 
 async def acknowledge(conn: asyncpg.Connection, alert_id: str, manager_id: str) -> bool:
     return bool(await conn.fetchval("SELECT acknowledge_alert($1, $2)", alert_id, manager_id))
+
+
+# --- notification outbox (migration 002; used by alerts.consumer) ---------------------------
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    """What the notification decision needs to know about a stored alert."""
+
+    status: str
+    severity: str
+    notice_status: str | None  # the state managers were told about (or that needed no telling)
+    notice_severity: str | None
+    acknowledged_severity: str | None  # None: not acknowledged
+    manager_ids: list[str]
+    ts: datetime
+    payload: dict[str, Any]
+
+
+async def notice_state(conn: asyncpg.Connection, alert_id: str) -> NoticeState | None:
+    row = await conn.fetchrow(
+        "SELECT status, severity, notice_status, notice_severity, acknowledged_severity,"
+        " manager_ids, last_ts, payload FROM alerts WHERE alert_id = $1",
+        alert_id,
+    )
+    if row is None:
+        return None
+    return NoticeState(
+        status=row["status"],
+        severity=row["severity"],
+        notice_status=row["notice_status"],
+        notice_severity=row["notice_severity"],
+        acknowledged_severity=row["acknowledged_severity"],
+        manager_ids=list(row["manager_ids"]),
+        ts=row["last_ts"],
+        payload=json.loads(row["payload"]),
+    )
+
+
+async def record_notice(
+    conn: asyncpg.Connection, alert_id: str, state: NoticeState, event: str | None
+) -> list[asyncpg.Record]:
+    """Mark ``state`` as handled; when ``event`` is given, queue one notification per manager.
+
+    Returns the queued rows (alert_notifications: id, manager_id). Call it in the transaction
+    that stored the alert, so the store and the outbox never disagree.
+    """
+    await conn.execute(
+        "UPDATE alerts SET notice_status = $2, notice_severity = $3 WHERE alert_id = $1",
+        alert_id,
+        state.status,
+        state.severity,
+    )
+    if event is None:
+        return []
+    rows = await conn.fetch(
+        """
+        INSERT INTO alert_notifications (alert_id, manager_id, event, status, severity, ts, payload)
+        SELECT $1, m, $2, $3, $4, $5, $6::jsonb FROM unnest($7::text[]) AS m
+        ON CONFLICT (alert_id, manager_id, ts, status, severity) DO NOTHING
+        RETURNING id, manager_id
+        """,
+        alert_id,
+        event,
+        state.status,
+        state.severity,
+        state.ts,
+        json.dumps(state.payload),
+        state.manager_ids,
+    )
+    return list(rows)
+
+
+async def pending_notifications(
+    conn: asyncpg.Connection, *, exclude: list[int] | None = None, limit: int = 1000
+) -> list[asyncpg.Record]:
+    """Notifications neither delivered nor given up, oldest first, except those in ``exclude``."""
+    return list(
+        await conn.fetch(
+            """
+            SELECT id, alert_id, manager_id, event, status, severity, ts, payload
+              FROM alert_notifications
+             WHERE delivered_at IS NULL AND given_up_at IS NULL
+               AND NOT (id = ANY($1::bigint[]))
+             ORDER BY id
+             LIMIT $2
+            """,
+            exclude or [],
+            limit,
+        )
+    )
+
+
+async def finish_notification(
+    conn: asyncpg.Connection, notification_id: int, *, delivered: bool, attempts: int, error: str | None
+) -> None:
+    """Stamp a notification delivered (and its alert notified_at) or given up."""
+    async with conn.transaction():
+        alert_id = await conn.fetchval(
+            """
+            UPDATE alert_notifications
+               SET attempts = attempts + $2, error = $3,
+                   delivered_at = CASE WHEN $4 THEN now() END,
+                   given_up_at = CASE WHEN $4 THEN NULL ELSE now() END
+             WHERE id = $1
+            RETURNING alert_id
+            """,
+            notification_id,
+            attempts,
+            error,
+            delivered,
+        )
+        if delivered and alert_id is not None:
+            await conn.execute("UPDATE alerts SET notified_at = now() WHERE alert_id = $1", alert_id)

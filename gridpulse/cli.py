@@ -4,6 +4,8 @@ gridpulse worker               run the stream worker (Faust) against GRIDPULSE_K
 gridpulse topics create        create every CONTRACT.md topic (idempotent)
 gridpulse simulate ...         a simulated meter head-end, billing and grid operations
 gridpulse demo                 stack-to-screen walk-through on its own topics (make demo)
+gridpulse alerts-consumer      store alerts.credit/alerts.outage in PostgreSQL, notify managers
+gridpulse alerts ack ID -m M   a manager acknowledges an alert (no re-notification)
 """
 
 from __future__ import annotations
@@ -62,6 +64,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(get_settings(), customers=args.customers, days=args.days))
 
 
+def _cmd_alerts_consumer(args: argparse.Namespace) -> int:
+    import signal
+
+    from alerts.consumer import AlertsConsumer
+
+    async def run() -> None:
+        consumer = AlertsConsumer(get_settings())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, consumer.stop)
+        await consumer.run()
+
+    asyncio.run(run())
+    return 0
+
+
+def _cmd_alerts_ack(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from alerts.store import acknowledge, migrate
+
+    async def ack() -> bool:
+        conn = await asyncpg.connect(get_settings().pg_dsn.get_secret_value())
+        try:
+            await migrate(conn)
+            return await acknowledge(conn, args.alert_id, args.manager)
+        finally:
+            await conn.close()
+
+    try:
+        done = asyncio.run(ack())
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"gridpulse alerts ack: alert store unavailable: {exc!r}", file=sys.stderr)
+        return 2
+    if not done:
+        print(f"{args.alert_id}: no such alert, or already acknowledged at its severity", file=sys.stderr)
+        return 1
+    print(f"acknowledged {args.alert_id} by {args.manager}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridpulse", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=40)
     demo.add_argument("--days", type=float, default=2.0)
     demo.set_defaults(func=_cmd_demo)
+
+    consumer = sub.add_parser(
+        "alerts-consumer", help="store alert messages in PostgreSQL and notify customer managers"
+    )
+    consumer.set_defaults(func=_cmd_alerts_consumer)
+
+    alerts = sub.add_parser("alerts", help="the alert store")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    ack = alerts_sub.add_parser("ack", help="acknowledge an alert: no re-notification unless it gets worse")
+    ack.add_argument("alert_id")
+    ack.add_argument("--manager", "-m", required=True, help="the acknowledging manager's id")
+    ack.set_defaults(func=_cmd_alerts_ack)
 
     try:
         from simulator.cli import add_parser as add_simulate

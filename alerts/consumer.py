@@ -1,0 +1,442 @@
+"""``gridpulse alerts-consumer``: alerts.credit + alerts.outage -> PostgreSQL -> customer managers.
+
+One loop, in the order that makes a crash harmless:
+
+1. ``getmany`` a batch from both alert topics (consumer group ``settings.alerts_group_id``,
+   auto-commit off);
+2. decode and validate every message; a malformed one is logged with its topic, partition and
+   offset, counted and skipped (alert topics are outputs: there is no DLQ to send it to);
+3. store the batch in ONE transaction: per message (in a savepoint) ``upsert_alert``, the
+   notification decision (``alerts.notifier.notice_event``) and, when it is news, one outbox row
+   per manager (``alert_notifications``). One transaction per batch costs one commit for
+   hundreds of alerts, and the offsets below then cover exactly what that commit stored;
+4. commit the batch's offsets to Kafka. A crash before this redelivers the batch: the upsert is
+   idempotent and the notice state makes a repeated message no news, so nothing doubles;
+5. hand the new outbox rows to the dispatcher, which notifies in the background and stamps
+   each row delivered or given up. Rows left unstamped (a crash, a stop) are sent again at the
+   next start: notification is at least once, the store is the record.
+
+When PostgreSQL is unreachable (refused, gone, shutting down) the batch stays in memory, no
+offset is committed, and the store is retried with capped exponential backoff; meanwhile the
+partitions are paused and polled so the consumer keeps its group membership. Nothing is
+skipped: every alert is stored once the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ValidationError
+
+from alerts.notifier import (
+    Notification,
+    NotificationDispatcher,
+    Notifier,
+    backoff_delay,
+    make_notifier,
+    notice_event,
+)
+from alerts.store import (
+    finish_notification,
+    migrate,
+    notice_state,
+    pending_notifications,
+    record_notice,
+    upsert_alert,
+)
+from gridpulse.settings import Settings
+from schemas import topics
+from schemas.models import CreditAlert, OutageAlert
+from streams.kafka import make_consumer
+
+log = logging.getLogger(__name__)
+
+# The database is not there (now): keep the batch, do not commit, retry.
+DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused / reset
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # server gone, connection lost
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
+    asyncpg.InterfaceError,  # a pooled connection closed underneath us
+)
+# The database refuses this one alert: log, count, go on with the others.
+ALERT_REJECTED: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+)
+
+_MODELS: dict[str, type[BaseModel]] = {"credit": CreditAlert, "outage": OutageAlert}
+_RESCAN_S = 30.0  # outbox rows not in flight (a stamp that failed, an overload) are picked up
+_MAX_IN_FLIGHT = 10_000  # beyond this, new outbox rows wait for the rescan
+_DB_BACKOFF_BASE_S = 0.5
+
+
+class MalformedAlert(ValueError):
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+        self.detail = detail
+
+
+def decode_alert(kind: str, value: bytes | None) -> dict[str, Any]:
+    """An alert message as the dict ``upsert_alert`` stores; MalformedAlert when unusable.
+
+    Validated against the contract model of its topic on the contract's fields only: a newer
+    producer's added fields pass through into the stored payload.
+    """
+    if value is None:
+        raise MalformedAlert("tombstone", "null value")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedAlert("decode", str(exc)) from None
+    if not isinstance(doc, dict):
+        raise MalformedAlert("decode", f"a JSON {type(doc).__name__}, not an object")
+    model = _MODELS[kind]
+    try:
+        alert = model.model_validate({k: v for k, v in doc.items() if k in model.model_fields})
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise MalformedAlert("schema", detail[:500]) from None
+    return {**doc, "kind": alert.kind, "ts": alert.ts.isoformat()}  # type: ignore[attr-defined]
+
+
+@dataclass
+class ConsumerCounters:
+    consumed: int = 0  # messages read (a redelivered one counts again)
+    stored: int = 0  # alert messages the database has (upserted, committed)
+    malformed: int = 0  # undecodable or invalid messages skipped
+    rejected: int = 0  # valid messages the database refused (data errors), skipped
+    batches: int = 0
+    db_retries: int = 0  # store attempts that found the database unavailable
+    commit_failures: int = 0  # offset commits that failed after a store (redelivery follows)
+    notifications: int = 0  # outbox rows queued
+
+
+@dataclass(frozen=True)
+class _Item:
+    tp: TopicPartition
+    offset: int
+    alert: dict[str, Any] | None  # None: malformed, skipped
+
+
+class AlertsConsumer:
+    """The alert store's writer and the managers' notifier; ``run`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        notifier: Notifier | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.notifier = notifier if notifier is not None else make_notifier(settings)
+        self.counters = ConsumerCounters()
+        self.topics = {
+            settings.topic(topics.ALERTS_CREDIT): "credit",
+            settings.topic(topics.ALERTS_OUTAGE): "outage",
+        }
+        self.dispatcher = NotificationDispatcher(
+            self.notifier, self._finish, concurrency=settings.alerts_notify_concurrency
+        )
+        self._rng = rng or random.Random()
+        self._pool: asyncpg.Pool | None = None
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the consumer has joined its group and started
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        if stop is not None:
+            self._stop = stop
+        self._pool = await self._until_db(self._open_pool, "connect to the alert store")
+        if self._pool is None:
+            return
+        consumer: AIOKafkaConsumer | None = None
+        try:
+            await self._until_db(self._migrate, "migrate the alert store")
+            if self._stop.is_set():
+                return
+            await self._resend_pending()
+            consumer = make_consumer(
+                self.settings,
+                *self.topics,
+                group_id=self.settings.alerts_group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            await consumer.start()
+            self.ready.set()
+            log.info(
+                "alerts-consumer: group %s reading %s", self.settings.alerts_group_id, ", ".join(self.topics)
+            )
+            next_rescan = time.monotonic() + _RESCAN_S
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.alerts_batch_max)
+                if batch:
+                    await self._handle(consumer, batch)
+                if time.monotonic() >= next_rescan:
+                    next_rescan = time.monotonic() + _RESCAN_S
+                    try:
+                        await self._resend_pending()
+                    except DB_UNAVAILABLE as exc:
+                        log.warning("alerts-consumer: outbox rescan skipped, database unavailable: %r", exc)
+        finally:
+            if consumer is not None:
+                await consumer.stop()
+            await self.dispatcher.close(timeout_s=self.settings.alerts_webhook_timeout_s)
+            await self._pool.close()
+            log.info("alerts-consumer stopped: %s", asdict(self.counters))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            self.settings.pg_dsn.get_secret_value(), min_size=1, max_size=4, command_timeout=30
+        )
+
+    async def _migrate(self) -> None:
+        assert self._pool is not None
+        async with self._pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("alert store: applied migrations %s", ", ".join(applied))
+
+    async def _until_db(self, step: Any, what: str) -> Any:
+        """Run ``step`` until the database lets it (capped exponential backoff); None on stop."""
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                return await step()
+            except DB_UNAVAILABLE as exc:
+                attempt += 1
+                self.counters.db_retries += 1
+                delay = self._db_delay(attempt)
+                log.warning("alerts-consumer: cannot %s (%r); retry in %.1f s", what, exc, delay)
+                await self._sleep(delay)
+        return None
+
+    def _db_delay(self, attempt: int) -> float:
+        return backoff_delay(attempt, _DB_BACKOFF_BASE_S, self.settings.alerts_db_backoff_max_s, self._rng)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early on stop."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    # --- one batch -----------------------------------------------------------------------
+
+    def _decode(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> list[_Item]:
+        items: list[_Item] = []
+        for tp, recs in records.items():
+            kind = self.topics[tp.topic]
+            for rec in recs:
+                self.counters.consumed += 1
+                try:
+                    alert: dict[str, Any] | None = decode_alert(kind, rec.value)
+                except MalformedAlert as exc:
+                    self.counters.malformed += 1
+                    alert = None
+                    log.error(
+                        "alerts-consumer: skipped malformed alert at %s[%d]@%d (%s): %s",
+                        tp.topic,
+                        tp.partition,
+                        rec.offset,
+                        exc.error,
+                        exc.detail,
+                    )
+                items.append(_Item(tp, rec.offset, alert))
+        return items
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        items = self._decode(records)
+        attempt = 0
+        while True:
+            try:
+                notifications = await self._store(items)
+                break
+            except DB_UNAVAILABLE as exc:
+                attempt += 1
+                self.counters.db_retries += 1
+                delay = self._db_delay(attempt)
+                log.warning(
+                    "alerts-consumer: alert store unavailable (%r); %d alerts held, offsets not "
+                    "committed, retry %d in %.1f s",
+                    exc,
+                    len(items),
+                    attempt,
+                    delay,
+                )
+                more = await self._keepalive(consumer, delay)
+                if self._stop.is_set():
+                    return  # uncommitted: the next start reads the batch again
+                items.extend(self._decode(more))
+        if attempt:
+            log.info("alerts-consumer: alert store back after %d retries", attempt)
+        await self._commit(consumer, items)
+        self.counters.batches += 1
+        self._submit(notifications)
+        if attempt:
+            await self._resend_pending()  # stamps that failed during the outage
+
+    async def _keepalive(
+        self, consumer: AIOKafkaConsumer, seconds: float
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Wait ``seconds`` while still polling (paused partitions), so the group does not
+        evict us for exceeding max_poll_interval_ms. Records that do arrive (a partition newly
+        assigned by a rebalance) join the held batch."""
+        assigned = consumer.assignment()
+        consumer.pause(*assigned)
+        deadline = time.monotonic() + seconds
+        more: dict[TopicPartition, list[ConsumerRecord]] = {}
+        try:
+            while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                got = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000) + 1)
+                for tp, recs in got.items():
+                    more.setdefault(tp, []).extend(recs)
+                if not got:
+                    await self._sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        finally:
+            consumer.resume(*[tp for tp in assigned if tp in consumer.assignment()])
+        return more
+
+    async def _store(self, items: Sequence[_Item]) -> list[Notification]:
+        """Everything decodable in ``items``, in one transaction; the outbox rows it queued."""
+        assert self._pool is not None
+        notifications: list[Notification] = []
+        stored = rejected = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            for item in items:
+                if item.alert is None:
+                    continue
+                try:
+                    notifications.extend(await self._store_one(conn, item.alert))
+                    stored += 1
+                except ALERT_REJECTED as exc:
+                    rejected += 1
+                    log.error(
+                        "alerts-consumer: alert store refused %s[%d]@%d (alert %s): %r",
+                        item.tp.topic,
+                        item.tp.partition,
+                        item.offset,
+                        item.alert.get("alert_id"),
+                        exc,
+                    )
+        self.counters.stored += stored
+        self.counters.rejected += rejected
+        self.counters.notifications += len(notifications)
+        return notifications
+
+    async def _store_one(self, conn: asyncpg.Connection, alert: dict[str, Any]) -> list[Notification]:
+        alert_id = alert["alert_id"]
+        async with conn.transaction():  # a savepoint: a refused alert leaves the batch intact
+            await upsert_alert(conn, alert)
+            state = await notice_state(conn, alert_id)
+            assert state is not None
+            event = notice_event(
+                state.status,
+                state.severity,
+                state.notice_status,
+                state.notice_severity,
+                state.acknowledged_severity,
+            )
+            if event is not None and not state.manager_ids:
+                log.warning("alerts-consumer: alert %s has no manager to notify (%s)", alert_id, event)
+            rows = await record_notice(conn, alert_id, state, event)
+        assert event is not None or not rows
+        return [
+            Notification(
+                id=r["id"],
+                manager_id=r["manager_id"],
+                alert_id=alert_id,
+                event=event,  # type: ignore[arg-type]
+                status=state.status,
+                severity=state.severity,
+                ts=state.ts,
+                alert=state.payload,
+            )
+            for r in rows
+        ]
+
+    async def _commit(self, consumer: AIOKafkaConsumer, items: Sequence[_Item]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for item in items:
+            offsets[item.tp] = max(offsets.get(item.tp, 0), item.offset + 1)
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            # stored but not committed: the batch comes again and is stored again, harmlessly
+            self.counters.commit_failures += 1
+            log.warning("alerts-consumer: offset commit failed (%r); the batch will be redelivered", exc)
+
+    # --- notifications -------------------------------------------------------------------
+
+    def _submit(self, notifications: Sequence[Notification]) -> None:
+        for n in notifications:
+            if len(self.dispatcher.in_flight) >= _MAX_IN_FLIGHT:
+                log.warning("alerts-consumer: %d notifications in flight; the rest wait", _MAX_IN_FLIGHT)
+                return
+            self.dispatcher.submit(n)
+
+    async def _resend_pending(self) -> None:
+        """Submit the outbox rows neither delivered nor given up that are not in flight."""
+        assert self._pool is not None
+        room = _MAX_IN_FLIGHT - len(self.dispatcher.in_flight)
+        if room <= 0:
+            return
+        async with self._pool.acquire() as conn:
+            rows = await pending_notifications(conn, exclude=sorted(self.dispatcher.in_flight), limit=room)
+        if rows:
+            log.info("alerts-consumer: sending %d pending notifications", len(rows))
+        self._submit(
+            [
+                Notification(
+                    id=r["id"],
+                    manager_id=r["manager_id"],
+                    alert_id=r["alert_id"],
+                    event=r["event"],
+                    status=r["status"],
+                    severity=r["severity"],
+                    ts=r["ts"],
+                    alert=orjson.loads(r["payload"]),
+                )
+                for r in rows
+            ]
+        )
+
+    async def _finish(
+        self, notification: Notification, delivered: bool, attempts: int, error: str | None
+    ) -> None:
+        assert self._pool is not None
+        async with self._pool.acquire(timeout=10) as conn:
+            await finish_notification(
+                conn, notification.id, delivered=delivered, attempts=attempts, error=error
+            )
+
+
+async def run_alerts_consumer(settings: Settings, stop: asyncio.Event | None = None) -> ConsumerCounters:
+    consumer = AlertsConsumer(settings)
+    await consumer.run(stop)
+    return consumer.counters

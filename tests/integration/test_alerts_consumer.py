@@ -1,0 +1,318 @@
+"""`gridpulse alerts-consumer` on the real Kafka and PostgreSQL, notifying a real local webhook.
+
+Each test has its own topic prefix, consumer group and database (``gridpulse_<unique>``,
+dropped afterwards). The second test stops the project's PostgreSQL during a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka import TopicPartition
+from pydantic import SecretStr
+
+from alerts.consumer import AlertsConsumer
+from gridpulse.settings import Settings
+from schemas import topics as t
+from streams.kafka import make_admin, make_consumer
+from tests.integration.helpers import eventually, js, produce
+from tests.unit.test_notifier import WebhookServer
+
+pytestmark = pytest.mark.integration
+
+STACK = Path(__file__).resolve().parents[2] / "scripts" / "stack.sh"
+TS = ["2026-11-01T08:00:00+08:00", "2026-12-01T08:00:00+08:00", "2027-01-05T08:00:00+08:00"]
+
+
+def credit(i: int, status: str, severity: str, ts: str) -> dict[str, Any]:
+    return {
+        "alert_id": f"credit:C{i}:overdue_30",
+        "kind": "credit",
+        "severity": severity,
+        "status": status,
+        "ts": ts,
+        "reason": f"{status}: oldest bill overdue",
+        "evidence": {"oldest_overdue_days": 31},
+        "customer_id": f"C{i}",
+        "rule": "overdue_30",
+        "manager_id": f"M{i % 3}",
+    }
+
+
+def outage(i: int, status: str, severity: str, ts: str) -> dict[str, Any]:
+    return {
+        "alert_id": f"outage:O{i}",
+        "kind": "outage",
+        "severity": severity,
+        "status": status,
+        "ts": ts,
+        "reason": f"feeder F{i} {status}",
+        "evidence": {"customers": 1},
+        "outage_id": f"O{i}",
+        "scope": "feeder",
+        "scope_id": f"F{i}",
+        "planned": False,
+        "manager_ids": ["MA", f"MB{i}"],
+        "affected": [
+            {
+                "customer_id": f"C{i}",
+                "importance": "level1",
+                "safety_grade": "B",
+                "impact": "loss_of_supply",
+                "est_kw": 50.0,
+                "revenue_at_risk_cny_per_h": 20.0,
+                "manager_id": "MA",
+            }
+        ],
+    }
+
+
+def lifecycles(first: int, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Credit and outage alert messages, in order per alert: open; for some escalated; for
+    some resolved."""
+    credits: list[dict[str, Any]] = []
+    outages: list[dict[str, Any]] = []
+    for i in range(first, first + n):
+        credits.append(credit(i, "open", "major", TS[0]))
+        if i % 2 == 0:
+            credits.append(credit(i, "escalated", "critical", TS[1]))
+        if i % 3 == 0:
+            credits.append(credit(i, "resolved", "info", TS[2]))
+        outages.append(outage(i, "open", "critical", TS[0]))
+        if i % 2 == 1:
+            outages.append(outage(i, "resolved", "info", TS[1]))
+    return credits, outages
+
+
+def expected_notices(messages: list[dict[str, Any]]) -> Counter[tuple[str, str, str]]:
+    """(alert_id, manager_id, event) per message that changes an alert's state."""
+    out: Counter[tuple[str, str, str]] = Counter()
+    for m in messages:
+        event = {"open": "open", "escalated": "escalated", "resolved": "resolved"}[m["status"]]
+        for manager in m.get("manager_ids") or [m["manager_id"]]:
+            out[(m["alert_id"], manager, event)] += 1
+    return out
+
+
+async def send(settings: Settings, credits: list[dict[str, Any]], outages: list[dict[str, Any]]) -> None:
+    await produce(settings, t.ALERTS_CREDIT, [(m["alert_id"].encode(), js(m)) for m in credits])
+    await produce(settings, t.ALERTS_OUTAGE, [(m["alert_id"].encode(), js(m)) for m in outages])
+
+
+@pytest_asyncio.fixture
+async def alert_settings(topics: Settings, pg_settings: Settings, unique_id: str) -> AsyncIterator[Settings]:
+    """The test's settings pointing at a database of its own, dropped afterwards."""
+    admin_dsn = pg_settings.pg_dsn.get_secret_value()
+    db = f"gridpulse_{unique_id}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        await conn.close()
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{db}"
+    try:
+        yield topics.model_copy(update={"pg_dsn": SecretStr(dsn)})
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest_asyncio.fixture
+async def webhook() -> AsyncIterator[WebhookServer]:
+    srv = WebhookServer()
+    yield srv
+    await srv.close()
+
+
+@pytest_asyncio.fixture
+async def running(alert_settings: Settings, webhook: WebhookServer) -> AsyncIterator[AlertsConsumer]:
+    """The alerts consumer as an in-process task, notifying the local webhook."""
+    url = await webhook.start()
+    settings = alert_settings.model_copy(
+        update={
+            "alerts_notifier": "webhook",
+            "alerts_webhook_url": SecretStr(url),
+            "alerts_webhook_backoff_s": 0.05,
+            "alerts_webhook_backoff_max_s": 0.5,
+            "alerts_db_backoff_max_s": 1.0,
+            "alerts_batch_max": 7,  # several batches, several transactions
+        }
+    )
+    consumer = AlertsConsumer(settings)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), timeout=60)
+        yield consumer
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, timeout=60)
+
+
+async def committed(settings: Settings) -> dict[TopicPartition, int]:
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.alerts_group_id)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
+    consumer = make_consumer(settings)
+    await consumer.start()
+    try:
+        names = [settings.topic(t.ALERTS_CREDIT), settings.topic(t.ALERTS_OUTAGE)]
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or ())]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return {tp: o for tp, o in ends.items() if o > 0}
+    finally:
+        await consumer.stop()
+
+
+async def all_committed(settings: Settings) -> bool:
+    return await committed(settings) == await end_offsets(settings)
+
+
+async def stored(settings: Settings) -> tuple[dict[str, asyncpg.Record], Counter[tuple[str, str, str]], int]:
+    """Alert rows by id; history rows (alert_id, status, severity) counted; pending outbox rows."""
+    conn = await asyncpg.connect(settings.pg_dsn.get_secret_value())
+    try:
+        rows = {r["alert_id"]: r for r in await conn.fetch("SELECT * FROM alerts")}
+        history = Counter(
+            (h["alert_id"], h["status"], h["severity"])
+            for h in await conn.fetch("SELECT alert_id, status, severity FROM alert_history")
+        )
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM alert_notifications WHERE delivered_at IS NULL AND given_up_at IS NULL"
+        )
+    finally:
+        await conn.close()
+    return rows, history, pending
+
+
+def check_store(
+    rows: dict[str, asyncpg.Record], history: Counter[tuple[str, str, str]], messages: list[dict[str, Any]]
+) -> None:
+    latest: dict[str, dict[str, Any]] = {}
+    for m in messages:
+        latest[m["alert_id"]] = m  # in order per alert: the last one is the newest
+    assert set(rows) == set(latest)
+    for alert_id, m in latest.items():
+        assert (rows[alert_id]["status"], rows[alert_id]["severity"]) == (m["status"], m["severity"])
+    assert history == Counter((m["alert_id"], m["status"], m["severity"]) for m in messages)
+
+
+def received(webhook: WebhookServer) -> Counter[tuple[str, str, str]]:
+    return Counter((b["alert_id"], b["manager_id"], b["event"]) for b in webhook.received)
+
+
+async def test_burst_with_duplicates_stored_once_and_notified_once(
+    running: AlertsConsumer, webhook: WebhookServer
+) -> None:
+    settings = running.settings
+    credits, outages = lifecycles(0, 12)
+    await send(settings, credits, outages)
+    await send(settings, credits[:10], outages[:5])  # head-end style redelivery of a stretch
+    await produce(settings, t.ALERTS_CREDIT, [(b"x", b"{not json"), (b"y", js({"alert_id": "half"}))])
+    expected = expected_notices(credits + outages)
+
+    await eventually(lambda: all_committed(settings), 60, "offsets committed to the end")
+    await eventually(
+        lambda: asyncio.sleep(0, result=received(webhook) == expected), 30, "every notification delivered"
+    )
+    await asyncio.sleep(1.0)  # nothing more trickles in
+    assert received(webhook) == expected
+    assert webhook.received[0]["alert"]["alert_id"] == webhook.received[0]["alert_id"]
+
+    rows, history, pending = await stored(settings)
+    check_store(rows, history, credits + outages)
+    assert pending == 0
+    assert all(r["notified_at"] is not None for r in rows.values())
+    total = len(credits) + len(outages) + 10 + 5
+    assert running.counters.stored == total and running.counters.malformed == 2
+    assert running.counters.rejected == 0 and running.counters.db_retries == 0
+
+
+async def test_acknowledged_alert_is_not_renotified_until_worse(
+    running: AlertsConsumer, webhook: WebhookServer
+) -> None:
+    settings = running.settings
+    await send(settings, [credit(1, "open", "minor", TS[0])], [])
+    await eventually(lambda: asyncio.sleep(0, result=len(webhook.received) == 1), 60, "first notice")
+    proc = await asyncio.create_subprocess_exec(
+        str(STACK.parents[1] / ".venv" / "bin" / "gridpulse"),
+        "alerts",
+        "ack",
+        "credit:C1:overdue_30",
+        "--manager",
+        "M1",
+        env={"GRIDPULSE_PG_DSN": settings.pg_dsn.get_secret_value(), "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, out
+    await send(settings, [credit(1, "escalated", "minor", TS[1])], [])  # not worse: quiet
+    await send(settings, [credit(1, "escalated", "major", TS[2])], [])  # worse: notify
+    await eventually(lambda: all_committed(settings), 60, "offsets committed")
+    await eventually(lambda: asyncio.sleep(0, result=len(webhook.received) == 2), 30, "escalation notice")
+    await asyncio.sleep(1.0)
+    assert [(b["event"], b["severity"]) for b in webhook.received] == [
+        ("open", "minor"),
+        ("escalated", "major"),
+    ]
+
+
+def stack(*args: str) -> None:
+    subprocess.run([str(STACK), *args], check=True, timeout=120, capture_output=True)
+
+
+async def test_postgres_down_during_a_burst_loses_nothing(
+    running: AlertsConsumer, webhook: WebhookServer
+) -> None:
+    settings = running.settings
+    before_c, before_o = lifecycles(0, 6)
+    await send(settings, before_c, before_o)
+    await eventually(lambda: all_committed(settings), 60, "first burst committed")
+
+    async def first_notices_stamped() -> bool:
+        return (await stored(settings))[2] == 0 and received(webhook) == expected_notices(before_c + before_o)
+
+    # so that no delivered notification waits for its stamp while the database is away
+    await eventually(first_notices_stamped, 30, "first burst notified")
+    committed_before = await committed(settings)
+
+    during_c, during_o = lifecycles(100, 10)
+    try:
+        await asyncio.to_thread(stack, "down", "postgres")
+        await send(settings, during_c, during_o)
+        await asyncio.sleep(5.0)
+        # nothing stored, so nothing committed past what was
+        assert await committed(settings) == committed_before
+        assert await end_offsets(settings) != committed_before
+        assert running.counters.db_retries > 0
+    finally:
+        await asyncio.to_thread(stack, "up", "postgres")
+
+    await eventually(lambda: all_committed(settings), 90, "every alert committed after the restart")
+    messages = before_c + before_o + during_c + during_o
+    expected = expected_notices(messages)
+    await eventually(
+        lambda: asyncio.sleep(0, result=received(webhook) == expected), 60, "every notification delivered"
+    )
+    rows, history, pending = await stored(settings)
+    check_store(rows, history, messages)
+    assert pending == 0
+    assert received(webhook) == expected

@@ -1,0 +1,111 @@
+"""Decoding alert messages for the store, and the notices a sequence of alert states yields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from alerts.consumer import MalformedAlert, decode_alert
+from alerts.notifier import notice_event
+
+
+def credit(**kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "alert_id": "credit:C1:overdue_30",
+        "kind": "credit",
+        "severity": "major",
+        "status": "open",
+        "ts": "2026-11-01T08:00:00+08:00",
+        "reason": "oldest bill 31 days overdue",
+        "evidence": {"oldest_overdue_days": 31},
+        "customer_id": "C1",
+        "rule": "overdue_30",
+        "manager_id": "M07",
+    }
+    doc.update(kw)
+    return doc
+
+
+def outage(**kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "alert_id": "outage:O1",
+        "kind": "outage",
+        "severity": "critical",
+        "status": "open",
+        "ts": "2026-11-01T08:00:00+08:00",
+        "reason": "feeder F1 lost",
+        "evidence": {"customers": 2},
+        "outage_id": "O1",
+        "scope": "feeder",
+        "scope_id": "F1",
+        "planned": False,
+        "manager_ids": ["M07", "M08"],
+        "affected": [
+            {
+                "customer_id": "C1",
+                "importance": "level1",
+                "safety_grade": "D",
+                "impact": "loss_of_supply",
+                "est_kw": 120.0,
+                "revenue_at_risk_cny_per_h": 80.0,
+                "manager_id": "M07",
+            }
+        ],
+    }
+    doc.update(kw)
+    return doc
+
+
+def test_valid_alerts_decode_with_their_added_fields() -> None:
+    got = decode_alert("credit", orjson.dumps(credit(added_by_a_newer_producer=1)))
+    assert got["alert_id"] == "credit:C1:overdue_30" and got["added_by_a_newer_producer"] == 1
+    assert got["ts"] == "2026-11-01T08:00:00+08:00"
+    assert decode_alert("outage", orjson.dumps(outage()))["manager_ids"] == ["M07", "M08"]
+
+
+def test_kind_defaults_from_the_topic() -> None:
+    doc = credit()
+    del doc["kind"]
+    assert decode_alert("credit", orjson.dumps(doc))["kind"] == "credit"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "error"),
+    [
+        ("credit", None, "tombstone"),
+        ("credit", b"{not json", "decode"),
+        ("credit", b"[1, 2]", "decode"),
+        ("credit", orjson.dumps(credit(severity="apocalyptic")), "schema"),
+        ("credit", orjson.dumps(credit(ts="yesterday")), "schema"),
+        ("credit", orjson.dumps({k: v for k, v in credit().items() if k != "alert_id"}), "schema"),
+        ("outage", orjson.dumps(credit()), "schema"),  # a credit alert on the outage topic
+    ],
+)
+def test_malformed_alerts_are_named(kind: str, value: bytes | None, error: str) -> None:
+    with pytest.raises(MalformedAlert) as bad:
+        decode_alert(kind, value)
+    assert bad.value.error == error
+
+
+def replay(states: list[tuple[str, str]], acked_at: dict[int, str] | None = None) -> list[str | None]:
+    """The notices a sequence of stored states yields, as the consumer records them."""
+    notice: tuple[str | None, str | None] = (None, None)
+    ack: str | None = None
+    out: list[str | None] = []
+    for i, (status, severity) in enumerate(states):
+        ack = (acked_at or {}).get(i, ack)
+        out.append(notice_event(status, severity, notice[0], notice[1], ack))
+        notice = (status, severity)
+    return out
+
+
+def test_a_credit_alert_lifecycle_notifies_open_escalated_resolved_once_each() -> None:
+    states = [("open", "major"), ("open", "major"), ("escalated", "critical"), ("resolved", "info")]
+    assert replay(states) == ["open", None, "escalated", "resolved"]
+
+
+def test_acknowledged_alert_is_quiet_until_it_gets_worse() -> None:
+    states = [("open", "minor"), ("escalated", "minor"), ("escalated", "major"), ("resolved", "info")]
+    assert replay(states, acked_at={1: "minor"}) == ["open", None, "escalated", None]
