@@ -58,6 +58,20 @@ def _cmd_history_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scores_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from gridpulse.explain import explain_customer
+
+    try:
+        explanation = asyncio.run(explain_customer(get_settings(), args.customer_id))
+    except KeyError as exc:
+        print(f"gridpulse scores: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(json.dumps(explanation, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gridpulse.demo import run_demo
 
@@ -125,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     load = history_sub.add_parser("load", help="publish a CSV (customer_id,period,kwh[,source])")
     load.add_argument("file")
     load.set_defaults(func=_cmd_history_load)
+
+    scores = sub.add_parser("scores", help="customer value scores")
+    scores_sub = scores.add_subparsers(dest="scores_command", required=True)
+    explain = scores_sub.add_parser(
+        "explain", help="why a customer has its scores (indicators, weights, credit)"
+    )
+    explain.add_argument("customer_id")
+    explain.set_defaults(func=_cmd_scores_explain)
 
     demo = sub.add_parser("demo", help="run worker + simulated head-end on demo topics and show results")
     demo.add_argument("--customers", type=int, default=40)
