@@ -54,6 +54,24 @@ class Settings(BaseSettings):
         None, description="scoring model config (.json or .toml, scoring.load_config); default: the article's"
     )
 
+    # --- credit warnings (alerts.credit; DOMAIN.md section 4) ------------------------------
+    credit_overdue_major_days: int = Field(
+        30, ge=0, description="major when the oldest bill is more days overdue"
+    )
+    credit_overdue_critical_days: int = Field(
+        90, ge=0, description="critical when the oldest bill is more days overdue"
+    )
+    credit_late_fees_12m: int = Field(2, ge=1, description="major from this many late fees within 12 months")
+    credit_reversals_12m: int = Field(
+        2, ge=1, description="major from this many payment reversals within 12 months"
+    )
+    credit_theft_12m_cny: float = Field(
+        50_000.0, ge=0, description="critical when theft penalties exceed this, 12 months"
+    )
+    credit_state_wait_s: float = Field(
+        60.0, gt=0, description="longest wait at start for the open alerts read back from alerts.credit"
+    )
+
     # --- Redis / PostgreSQL ------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
     pg_dsn: SecretStr = SecretStr("postgresql://gridpulse@127.0.0.1:5432/gridpulse")

@@ -62,7 +62,7 @@ class Runtime:
         self._profiles: dict[str, CustomerProfile | None] = {}
         self.redis = RedisHashSink(settings.redis_url, key_prefix=f"{settings.topic_prefix}gp:stats:")
         # what the aging timer last published per customer (ages change once a day)
-        self.published_aging: dict[str, tuple[int, tuple[float, ...]]] = {}  # see billing.aging_changes
+        self.published_aging: dict[str, Any] = {}  # see billing.aging_changes
 
         # called with every batch of published stats documents, after they are sent
         self.on_stats: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []

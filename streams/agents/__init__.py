@@ -10,7 +10,7 @@ from streams.runtime import Runtime
 
 
 def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
-    from streams.agents import billing, customers, history, readings, scoring, web
+    from streams.agents import billing, credit_alerts, customers, history, readings, scoring, web
 
     rt = Runtime(app, settings, topics)
     customers.register(rt)
@@ -18,6 +18,7 @@ def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
     billing.register(rt)
     history.register(rt)
     scoring.register(rt)
+    credit_alerts.register(rt)
     web.register(rt)
     app.gp_runtime = rt  # type: ignore[attr-defined]
     return rt

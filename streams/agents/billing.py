@@ -45,19 +45,25 @@ async def process_event(rt: Runtime, event: faust.EventT) -> None:
         await rt.publish_stats([doc])
 
 
-AgingMark = tuple[int, tuple[float, ...]]
+AgingMark = tuple[int, tuple[float, ...], tuple[float, ...]]
 
 
 def aging_changes(
     ledgers: Iterable[tuple[bytes, bytes]], now: datetime, tz: ZoneInfo, last: dict[str, AgingMark]
 ) -> list[str]:
-    """Customers whose oldest overdue age or overdue buckets differ from ``last`` as of ``now``
-    (``last`` is updated). Ages move once a local day, so most looks change nothing."""
+    """Customers whose oldest overdue age, overdue buckets or 12-month counts differ from
+    ``last`` as of ``now`` (``last`` is updated). They move once a local day at most, so most
+    looks change nothing."""
     changed = []
     for key, raw in ledgers:
         cid = key.decode()
         arrears = ArrearsLedger.from_bytes(raw, tz=tz).snapshot(now)
-        mark = (arrears["oldest_overdue_days"], tuple(arrears["overdue_buckets"].values()))
+        # the 12-month counts age out without events too (credit warnings resolve on them)
+        mark = (
+            arrears["oldest_overdue_days"],
+            tuple(arrears["overdue_buckets"].values()),
+            (arrears["late_fees_12m"], arrears["reversals_12m"], arrears["theft_12m"]),
+        )
         if last.get(cid) != mark:
             last[cid] = mark
             changed.append(cid)

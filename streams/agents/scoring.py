@@ -59,7 +59,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -313,6 +313,8 @@ class ScoringStage:
         self._rescored_during_pass: set[str] | None = None
         self._owned_before: set[int] = set()
         self.redis = ScoreRedisSink(rt.settings.redis_url, rt.settings.topic_prefix)
+        # called with every batch of published scores, after they are sent (credit warnings)
+        self.on_scores: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
 
     # ----------------------------------------------------------------- ownership
 
@@ -341,6 +343,8 @@ class ScoringStage:
             self.redis.add(score, raw)
         self.rt.counters["scores_published"] += len(scores)
         await self.redis.flush()
+        for hook in self.on_scores:
+            await hook(scores)
         return len(scores)
 
     # ----------------------------------------------------------------- stats changed

@@ -31,9 +31,38 @@ def test_a_bill_turns_31_days_overdue_on_its_own() -> None:
     last: dict = {}
     day30 = datetime(2026, 10, 20, 12, tzinfo=SHANGHAI)  # 30 days past due
     assert aging_changes(ledgers, day30, SHANGHAI, last) == ["C1", "C2"]  # first look: everyone
-    assert last["C1"] == (30, (500.0, 0.0, 0.0, 0.0))
+    assert last["C1"] == (30, (500.0, 0.0, 0.0, 0.0), (0, 0, 0.0))
     # later the same day: nothing moved, nothing to publish (no storm of snapshots)
     assert aging_changes(ledgers, day30 + timedelta(hours=6), SHANGHAI, last) == []
     # the next local day the bill is 31 days past due and moves to the 31_60 bucket
     assert aging_changes(ledgers, day30 + timedelta(days=1), SHANGHAI, last) == ["C1"]
-    assert last["C1"] == (31, (0.0, 500.0, 0.0, 0.0))
+    assert last["C1"] == (31, (0.0, 500.0, 0.0, 0.0), (0, 0, 0.0))
+
+
+def test_a_late_fee_ageing_out_of_12_months_is_a_change() -> None:
+    ledger = ArrearsLedger(tz=SHANGHAI)
+    ledger.apply(
+        {
+            "event_id": "f1",
+            "customer_id": "C1",
+            "ts": datetime(2025, 11, 10, 9, tzinfo=SHANGHAI),
+            "type": "late_fee",
+            "amount": 12.0,
+        }
+    )
+    ledger.apply(
+        {
+            "event_id": "p1",
+            "customer_id": "C1",
+            "ts": datetime(2025, 11, 11, 9, tzinfo=SHANGHAI),
+            "type": "payment",
+            "amount": 12.0,
+        }
+    )
+    ledgers = [(b"C1", ledger.to_bytes())]
+    last: dict = {}
+    before = datetime(2026, 11, 9, 12, tzinfo=SHANGHAI)  # the fee is 364 days old
+    assert aging_changes(ledgers, before, SHANGHAI, last) == ["C1"]
+    assert last["C1"][2] == (1, 0, 0.0)
+    assert aging_changes(ledgers, before + timedelta(days=1), SHANGHAI, last) == ["C1"]
+    assert last["C1"][2] == (0, 0, 0.0)
