@@ -14,9 +14,12 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
+import asyncpg
 import orjson
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from gridpulse.settings import Settings
 from gridpulse.workerproc import ROOT, WorkerProcess
@@ -86,6 +89,10 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
     await asyncio.sleep(1.0)  # topic deletion is asynchronous on the broker
     await create_contract_topics(settings)
 
+    demo_dsn = await fresh_database(settings, "gridpulse_demo")
+    store_settings = settings.model_copy(update={"pg_dsn": SecretStr(demo_dsn)})
+    alerts = WorkerProcess(store_settings, Path(run_dir / "alerts-consumer.log"))
+    alerts.start(command=["alerts-consumer"])
     worker = WorkerProcess(settings, Path(run_dir / "worker.log"))
     worker.start(loglevel="info")
     try:
@@ -96,7 +103,7 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
             topic_prefix=settings.topic_prefix,
             customers=customers,
             days=days,
-            outages=False,
+            outages=True,
             kafka_security=settings.aiokafka_security(),
         )
         print(f"head-end: {customers} customers, {days:g} days of 15-minute readings, bills and payments")
@@ -127,8 +134,10 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
         scores = await wait_scores(settings, set(stats), within_s=60)
         print_scores(scores)
         await _show_top(settings)
+        await show_alerts(settings, demo_dsn)
     finally:
         worker.stop()
+        alerts.stop()
     return 0
 
 
@@ -175,6 +184,70 @@ async def _show_top(settings: Settings) -> None:
         print(f"\nRedis ZREVRANGE {key} 0 4: {shown}")
     finally:
         await client.aclose()
+
+
+async def fresh_database(settings: Settings, name: str) -> str:
+    """An empty database for the demo's alert store (dropped and made anew each run)."""
+    dsn = settings.pg_dsn.get_secret_value()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunparse(urlparse(dsn)._replace(path=f"/{name}"))
+
+
+async def show_alerts(settings: Settings, dsn: str, within_s: float = 30.0) -> None:
+    """The alerts as customer managers read them: from the alert store (PostgreSQL), which
+    `gridpulse alerts-consumer` fills from alerts.credit and alerts.outage."""
+    published = {
+        **await read_latest(settings, contract.ALERTS_CREDIT, "alert_id"),
+        **await read_latest(settings, contract.ALERTS_OUTAGE, "alert_id"),
+    }
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within_s
+        stored = 0
+        while time.monotonic() < deadline:
+            stored = (
+                await conn.fetchval("SELECT count(*) FROM alerts")
+                if await conn.fetchval("SELECT to_regclass('alerts') IS NOT NULL")
+                else 0
+            )
+            if stored >= len(published):
+                break
+            await asyncio.sleep(1.0)
+        print(f"\nalerts: {len(published)} published on the alert topics, {stored} in the alert store")
+        if not stored:
+            return
+        rows = await conn.fetch(
+            """
+            SELECT alert_id, kind, severity, status, reason, manager_ids
+              FROM alerts
+             ORDER BY status = 'resolved',
+                      array_position(ARRAY['critical','major','minor','info'], severity), alert_id
+            """
+        )
+    finally:
+        await conn.close()
+    by_manager: dict[str, list[Any]] = {}
+    for row in rows:
+        for manager in row["manager_ids"] or ["(no manager)"]:
+            by_manager.setdefault(manager, []).append(row)
+
+    def still_open(items: list[Any]) -> int:
+        return sum(1 for row in items if row["status"] != "resolved")
+
+    busiest = sorted(by_manager, key=lambda m: (-still_open(by_manager[m]), m))
+    for manager in busiest[:4]:
+        items = by_manager[manager]
+        print(f"  manager {manager}: {still_open(items)} open of {len(items)} alerts")
+        for row in items[:4]:
+            print(f"    [{row['severity']:<8}] {row['status']:<9} {row['alert_id']}: {row['reason']}")
+    if len(busiest) > 4:
+        print(f"  ... and {len(by_manager) - 4} more managers")
 
 
 async def _show_redis(settings: Settings, customer_id: str | None) -> None:

@@ -43,11 +43,14 @@ class WorkerProcess:
         self.env = worker_env(settings, **env)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, loglevel: str = "warning") -> WorkerProcess:
+    def start(self, loglevel: str = "warning", command: list[str] | None = None) -> WorkerProcess:
+        """Start ``gridpulse worker`` (or another ``gridpulse`` subcommand, e.g.
+        ``["alerts-consumer"]``) with this process's settings."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        args = command if command is not None else ["worker", "--loglevel", loglevel]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gridpulse.cli", "worker", "--loglevel", loglevel],
+                [sys.executable, "-m", "gridpulse.cli", *args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
