@@ -72,6 +72,14 @@ class Settings(BaseSettings):
         60.0, gt=0, description="longest wait at start for the open alerts read back from alerts.credit"
     )
 
+    # --- outages (alerts.outage, reliability.indices; DOMAIN.md section 5) ------------------
+    outage_view_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="longest wait, per outage event, for the outage view (customers, stats, outages) "
+        "to read what was written before the event; then the event is decided on what the view has",
+    )
+
     # --- Redis / PostgreSQL ------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
     pg_dsn: SecretStr = SecretStr("postgresql://gridpulse@127.0.0.1:5432/gridpulse")

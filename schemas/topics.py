@@ -38,11 +38,14 @@ _COMPACT = {"cleanup.policy": "compact"}
 # and dead-letter topics keep a week (DLQ: 30 days, for the people who replay them).
 _WEEK = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
 _MONTH = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+# Outage events are few and the reliability indices are year to date, rebuilt from the topic:
+# keep them over a year.
+_OUTAGE_RETENTION = {"cleanup.policy": "delete", "retention.ms": str(400 * 24 * 3600 * 1000)}
 
 CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(METER_READINGS, _WEEK),
     TopicSpec(BILLING_EVENTS, _WEEK),
-    TopicSpec(GRID_OUTAGES, _WEEK),
+    TopicSpec(GRID_OUTAGES, _OUTAGE_RETENTION),
     TopicSpec(CUSTOMERS, _COMPACT),
     TopicSpec(CONSUMPTION_HISTORY, _WEEK),
     TopicSpec(STATS_CUSTOMER, _COMPACT),

@@ -10,7 +10,7 @@ from streams.runtime import Runtime
 
 
 def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
-    from streams.agents import billing, credit_alerts, customers, history, readings, scoring, web
+    from streams.agents import billing, credit_alerts, customers, history, outages, readings, scoring, web
 
     rt = Runtime(app, settings, topics)
     customers.register(rt)
@@ -19,6 +19,7 @@ def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
     history.register(rt)
     scoring.register(rt)
     credit_alerts.register(rt)
+    outages.register(rt)
     web.register(rt)
     app.gp_runtime = rt  # type: ignore[attr-defined]
     return rt

@@ -1,0 +1,48 @@
+"""The outage view: topology follows profile changes and tombstones; est_kw from stats."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.agents.outages import OutageView
+
+
+def profile(cid: str, feeders: list[str], ta: str = "TA1") -> bytes:
+    return orjson.dumps(
+        {"customer_id": cid, "name": "never kept", "feeders": feeders, "transformer_area": ta}
+    )
+
+
+def test_profiles_changes_and_tombstones():
+    view = OutageView("customers", "stats.customer", "grid.outages")
+    assert view.apply_profile_message(b"c1", profile("c1", ["F1", "F2"]))
+    assert view.topology.on_feeder("F2") == {"c1"}
+    assert view.apply_profile_message(b"c1", profile("c1", ["F3"], ta="TA2"))
+    assert view.topology.on_feeder("F2") == set() and view.topology.in_area("TA2") == {"c1"}
+    assert not view.apply_profile_message(b"other", profile("c1", ["F1"]))  # key mismatch
+    assert not view.apply_profile_message(b"c1", b"{not json")
+    assert view.topology.customers["c1"].feeders == frozenset({"F3"})
+    assert view.apply_profile_message(b"c1", None)
+    assert len(view.topology) == 0 and view.topology.on_feeder("F3") == set()
+
+
+def test_stats_give_the_30_day_average_load():
+    view = OutageView("customers", "stats.customer", "grid.outages")
+    assert view.apply_stats_message(orjson.dumps({"customer_id": "c1", "d30": {"avg_kw": 12.5}}))
+    assert view.est_kw == {"c1": 12.5}
+    assert not view.apply_stats_message(b"garbage")
+
+
+def test_outage_events_fold_into_records():
+    view = OutageView("customers", "stats.customer", "grid.outages")
+    ev = {
+        "outage_id": "o1",
+        "event": "start",
+        "ts": "2026-03-01T10:00:00+08:00",
+        "scope": "feeder",
+        "scope_id": "F1",
+    }
+    assert view.apply_outage_message(b"o1", orjson.dumps(ev))
+    assert not view.apply_outage_message(b"o2", orjson.dumps(ev))  # key mismatch
+    assert not view.apply_outage_message(b"o1", orjson.dumps({**ev, "event": "bogus"}))
+    assert view.records["o1"].start_ts is not None and view.records["o1"].restore_ts is None
