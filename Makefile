@@ -71,9 +71,10 @@ format: ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .
 
-bench: setup up topics ## benchmarks: pipeline vs raw consumer and Faust floor; scoring 1M customers
+bench: setup up topics ## benchmarks: pipeline vs raw consumer and Faust floor; scoring 1M; outage alert latency
 	$(VENV)/python -m bench.run
 	$(VENV)/python -m bench.scoring_bench | tee bench/scoring_results.json
+	$(VENV)/python -m bench.outage_bench
 
 clean: ## stop the stack, delete .run/ and the tool caches
 	@$(STACK) wipe

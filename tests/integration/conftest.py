@@ -11,8 +11,10 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
 from gridpulse.settings import Settings
 from gridpulse.workerproc import WorkerProcess
@@ -98,3 +100,24 @@ def pg_settings(settings: Settings) -> Settings:
     u = urlparse(settings.pg_dsn.get_secret_value())
     _require("PostgreSQL", f"{u.hostname}:{u.port or 5432}")
     return settings
+
+
+@pytest_asyncio.fixture
+async def alert_settings(topics: Settings, pg_settings: Settings, unique_id: str) -> AsyncIterator[Settings]:
+    """The test's settings pointing at a database of its own, dropped afterwards."""
+    admin_dsn = pg_settings.pg_dsn.get_secret_value()
+    db = f"gridpulse_{unique_id}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        await conn.close()
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{db}"
+    try:
+        yield topics.model_copy(update={"pg_dsn": SecretStr(dsn)})
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            await conn.close()

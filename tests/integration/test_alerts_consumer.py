@@ -108,27 +108,6 @@ async def send(settings: Settings, credits: list[dict[str, Any]], outages: list[
 
 
 @pytest_asyncio.fixture
-async def alert_settings(topics: Settings, pg_settings: Settings, unique_id: str) -> AsyncIterator[Settings]:
-    """The test's settings pointing at a database of its own, dropped afterwards."""
-    admin_dsn = pg_settings.pg_dsn.get_secret_value()
-    db = f"gridpulse_{unique_id}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{db}"')
-    finally:
-        await conn.close()
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{db}"
-    try:
-        yield topics.model_copy(update={"pg_dsn": SecretStr(dsn)})
-    finally:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-@pytest_asyncio.fixture
 async def webhook() -> AsyncIterator[WebhookServer]:
     srv = WebhookServer()
     yield srv

@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import orjson
 import pytest
 
+from alerts.consumer import AlertsConsumer
 from schemas import topics as contract
 from schemas.models import CreditAlert
 from streams.kafka import read_all
@@ -74,8 +76,8 @@ def latest(alerts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {a["alert_id"]: a for a in alerts}
 
 
-async def test_credit_warnings_fire_once_and_resolve(topics, worker_factory):
-    settings = topics
+async def test_credit_warnings_fire_once_and_resolve(alert_settings, worker_factory):
+    settings = alert_settings  # the topics of this test, and a database of its own
     now = datetime.now(SHANGHAI)
     worker = worker_factory(settings, GRIDPULSE_SCORING_INTERVAL_S="2").start()
     await worker.wait_ready()
@@ -179,3 +181,32 @@ async def test_credit_warnings_fire_once_and_resolve(topics, worker_factory):
     ):
         assert final[aid]["status"] == "open", final[aid]
     assert Counter(a["alert_id"] for a in alerts)["credit:K1:overdue"] == 2
+
+    # what customer managers read: the alert store, filled by `gridpulse alerts-consumer`
+    consumer = AlertsConsumer(settings)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), timeout=60)
+        conn = await asyncpg.connect(settings.pg_dsn.get_secret_value())
+        try:
+
+            async def all_stored() -> bool:
+                n = await conn.fetchval("SELECT count(*) FROM alert_history")
+                return int(n) >= len(alerts)
+
+            await eventually(all_stored, 60, "every alert message in the alert store")
+            rows = {r["alert_id"]: r for r in await conn.fetch("SELECT * FROM alerts")}
+            history = Counter(r["alert_id"] for r in await conn.fetch("SELECT alert_id FROM alert_history"))
+        finally:
+            await conn.close()
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, timeout=60)
+    assert rows.keys() == final.keys()
+    for aid, msg in final.items():
+        row = rows[aid]
+        assert (row["status"], row["severity"], row["rule"]) == (msg["status"], msg["severity"], msg["rule"])
+        assert row["manager_ids"] == [msg["manager_id"]]
+        assert orjson.loads(row["evidence"]) == msg["evidence"]
+    # one history entry per state change that was published, none twice
+    assert history == Counter(a["alert_id"] for a in alerts)
