@@ -134,6 +134,7 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
         scores = await wait_scores(settings, set(stats), within_s=60)
         print_scores(scores)
         await _show_top(settings)
+        await show_outages(settings)
         await show_alerts(settings, demo_dsn)
     finally:
         worker.stop()
@@ -197,6 +198,33 @@ async def fresh_database(settings: Settings, name: str) -> str:
     finally:
         await conn.close()
     return urlunparse(urlparse(dsn)._replace(path=f"/{name}"))
+
+
+async def show_outages(settings: Settings) -> None:
+    outages = await read_latest(settings, contract.ALERTS_OUTAGE, "alert_id")
+    print(f"\nalerts.outage: {len(outages)} outages")
+    for alert in sorted(outages.values(), key=lambda a: a["ts"])[:5]:
+        hit = alert["affected"]
+        supply = sum(1 for a in hit if a["impact"] == "loss_of_supply")
+        important = [a for a in hit if a["importance"] != "none"]
+        print(
+            f"  [{alert['severity']:<8}] {alert['status']:<9} {alert['scope']} {alert['scope_id']}"
+            f"{' (planned)' if alert.get('planned') else ''}: {len(hit)} customers, {supply} without "
+            f"supply, {len(important)} important, {len(alert['manager_ids'])} managers told"
+        )
+        for a in important[:2]:
+            print(
+                f"      {a['customer_id']} {a['importance']}, safety {a['safety_grade']}, {a['impact']}, "
+                f"~{_fmt(a['est_kw'], 1)} kW, {_fmt(a['revenue_at_risk_cny_per_h'])} CNY/h at risk"
+            )
+    indices = await read_latest(settings, contract.RELIABILITY_INDICES, "scope_id")
+    system = indices.get("system")
+    if system:
+        print(
+            f"  reliability {system['year']} (system): SAIFI {_fmt(system['SAIFI'], 3)}, "
+            f"SAIDI {_fmt(system['SAIDI'], 1)} min, CAIDI {_fmt(system['CAIDI'], 1)} min, "
+            f"momentary {system['momentary_interruptions']}"
+        )
 
 
 async def show_alerts(settings: Settings, dsn: str, within_s: float = 30.0) -> None:
