@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 
 from alerts.credit_rules import (
     GRADE_DOWNGRADE,
@@ -49,7 +48,7 @@ from alerts.credit_rules import (
 from gridpulse.settings import Settings
 from schemas.topics import ALERTS_CREDIT, METER_READINGS, SCORES_CUSTOMER
 from streams.agents.scoring import partition_of
-from streams.kafka import make_consumer
+from streams.follow import TopicFollower
 from streams.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,15 @@ class CreditAlertStage:
         self.rt = rt
         self.thresholds = thresholds_from(rt.settings)
         self.state = CreditAlertState()
-        self.ready = asyncio.Event()
+        s = rt.settings
+        self.follower = TopicFollower(
+            s,
+            (s.topic(ALERTS_CREDIT), s.topic(SCORES_CUSTOMER)),
+            lambda rec: self.apply_record(rec.topic, rec.key, rec.value),
+            label="credit_alerts",
+            counters=rt.counters,
+        )
+        self.ready = self.follower.ready  # open alerts and last grades read back
 
     # ----------------------------------------------------------------- ownership
 
@@ -191,54 +198,6 @@ class CreditAlertStage:
         elif isinstance(doc.get("credit_grade"), str):
             self.state.grades[cid] = doc["credit_grade"]
 
-    async def follow(self) -> None:
-        s = self.rt.settings
-        names = (s.topic(ALERTS_CREDIT), s.topic(SCORES_CUSTOMER))
-        consumer = make_consumer(s, group_id=None, max_poll_records=10_000)
-        await consumer.start()
-        try:
-            while True:
-                await consumer._client.force_metadata_update()
-                tps = [
-                    TopicPartition(t, p)
-                    for t in names
-                    for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                if {tp.topic for tp in tps} == set(names):
-                    break
-                log.warning("credit alerts: waiting for topics %s to exist", names)
-                await asyncio.sleep(5.0)
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            behind = {tp for tp in tps if end[tp] > 0}
-            if not behind:
-                self.ready.set()
-            while True:
-                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                    for rec in records:
-                        self.apply_record(tp.topic, rec.key, rec.value)
-                if behind:
-                    behind = {tp for tp in behind if await consumer.position(tp) < end[tp]}
-                    if not behind:
-                        log.info(
-                            "credit alerts: %d customers with open alerts read back", len(self.state.open)
-                        )
-                        self.ready.set()
-        finally:
-            await consumer.stop()
-
-    async def follow_forever(self) -> None:
-        while True:
-            try:
-                await self.follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("credit alerts: state reader failed; restarting in 5 s")
-                self.rt.counters["credit_alerts_reader_restarts"] += 1
-                await asyncio.sleep(5.0)
-
 
 def register(rt: Runtime) -> CreditAlertStage:
     stage = CreditAlertStage(rt)
@@ -246,6 +205,6 @@ def register(rt: Runtime) -> CreditAlertStage:
     scoring = getattr(rt.app, "gp_scoring", None)
     if scoring is not None:
         scoring.on_scores.append(stage.on_scores)
-    rt.app.task(stage.follow_forever)
+    rt.app.task(stage.follower.run_forever)
     rt.app.gp_credit_alerts = stage  # type: ignore[attr-defined]
     return stage
