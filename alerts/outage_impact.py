@@ -20,10 +20,11 @@ generator only C; neither D. Severity (DOMAIN.md defaults):
   redundancy;
 - ``minor`` otherwise.
 
-Estimated interrupted load: the customer's latest ``stats.customer`` ``d30.avg_kw``. Known
-approximation: the statistics carry no hour-of-day profile, so this is the 30-day mean, not the
-load at the time of day of the outage (DOMAIN.md asks for the latter). Revenue at risk per hour
-= est_kw x tariff_cny_per_kwh (null when either is unknown).
+Estimated interrupted load (DOMAIN.md: from its statistics at this time of day): the customer's
+latest ``stats.customer`` ``hourly_kw`` at the local hour of the outage start (the 30-day average
+load of that hour of the day; the planned start for a notice), falling back to ``d30.avg_kw``
+when the statistics have no profile or the hour has no data (`LoadEstimate`). Revenue at risk
+per hour = est_kw x tariff_cny_per_kwh (null when either is unknown).
 
 One alert per outage, ``alert_id = outage:<outage_id>``: a ``notice`` of planned work opens it
 in advance (``planned: true``, severity as if the work had started), ``start`` (re)opens it with
@@ -34,9 +35,11 @@ start, recomputed from the outage records, so it is deterministic. Never custome
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 import numpy as np
@@ -55,6 +58,54 @@ REDUNDANCY: Impact = "loss_of_redundancy"
 
 def alert_id_of(outage_id: str) -> str:
     return f"outage:{outage_id}"
+
+
+# ---------------------------------------------------------------------- estimated load
+
+
+@dataclass(frozen=True, slots=True)
+class LoadEstimate:
+    """What the outage rules read of a customer's ``stats.customer``: ``d30.avg_kw`` and the
+    ``hourly_kw`` profile, kept as 24 float64 (NaN: no data that hour) — 192 bytes a customer."""
+
+    avg_kw: float | None
+    hourly: array[float] | None = None
+
+    @classmethod
+    def from_stats(cls, doc: Mapping[str, Any]) -> LoadEstimate | None:
+        """From a ``stats.customer`` document; None when it carries no load at all."""
+        avg = (doc.get("d30") or {}).get("avg_kw")
+        avg_kw = float(avg) if isinstance(avg, int | float) and not isinstance(avg, bool) else None
+        profile = doc.get("hourly_kw")
+        hourly = None
+        if isinstance(profile, list) and len(profile) == 24:
+            values = [
+                float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+                for v in profile
+            ]
+            if any(not math.isnan(v) for v in values):
+                hourly = array("d", values)
+        if avg_kw is None and hourly is None:
+            return None
+        return cls(avg_kw, hourly)
+
+    def kw_at(self, hour: int | None) -> float | None:
+        """The profile's kW at local ``hour``, else the 30-day average."""
+        if hour is not None and self.hourly is not None:
+            kw = self.hourly[hour]
+            if not math.isnan(kw):
+                return kw
+        return self.avg_kw
+
+
+EstKw = Mapping[str, "float | LoadEstimate"]
+"""Estimated load per customer: a plain kW, or the statistics to read at the outage's hour."""
+
+
+def _kw(value: float | LoadEstimate | None, hour: int | None) -> float | None:
+    if value is None or isinstance(value, float | int):
+        return value
+    return value.kw_at(hour)
 
 
 # ---------------------------------------------------------------------- topology
@@ -234,16 +285,18 @@ def _grades(nodes: list[CustomerNode], params: SafetyParams) -> np.ndarray:
 def affected_customers(
     topology: Topology,
     impacts: Mapping[str, Impact],
-    est_kw: Mapping[str, float],
+    est_kw: EstKw,
     params: SafetyParams | None = None,
+    hour: int | None = None,
 ) -> list[dict[str, Any]]:
     """``AffectedCustomer`` documents, most important first: importance, then safety grade
-    (D first), then estimated load (largest first; unknown last), then customer_id."""
+    (D first), then estimated load (largest first; unknown last), then customer_id. ``hour``:
+    the local hour of day at which a `LoadEstimate` is read (None: its 30-day average)."""
     nodes = [topology.customers[cid] for cid in impacts]
     grades = _grades(nodes, params or SafetyParams()) if nodes else np.zeros(0, dtype=np.int8)
     rows: list[dict[str, Any]] = []
     for node, grade in zip(nodes, grades, strict=True):
-        kw = est_kw.get(node.customer_id)
+        kw = _kw(est_kw.get(node.customer_id), hour)
         revenue = None
         if kw is not None and node.tariff_cny_per_kwh is not None:
             revenue = round(max(kw * node.tariff_cny_per_kwh, 0.0), 2)
@@ -296,16 +349,22 @@ def outage_alert(
     topology: Topology,
     records: Mapping[str, OutageRecord],
     event: OutageEvent,
-    est_kw: Mapping[str, float],
+    est_kw: EstKw,
     params: SafetyParams | None = None,
+    tz: tzinfo | None = None,
 ) -> dict[str, Any]:
-    """The ``alerts.outage`` document after ``event`` (already folded into ``records``)."""
+    """The ``alerts.outage`` document after ``event`` (already folded into ``records``).
+
+    ``tz``: the local zone of the hour-of-day profiles (default: the event timestamps' own)."""
     record = records[event.outage_id]
     # the customers hit: as of the start (also on restore, so the record does not change);
     # a notice, or a restore whose start was never seen: as if it started at the event
     at = record.start_ts if record.start_ts is not None and event.event != "notice" else event.ts
     impacts = lost(topology, record, records, at)
-    affected = affected_customers(topology, impacts, est_kw, params)
+    # the load at the local hour the outage starts (a notice: the planned start, when given)
+    when = record.planned_start if event.event == "notice" and record.planned_start is not None else at
+    hour = (when.astimezone(tz) if tz is not None else when).hour
+    affected = affected_customers(topology, impacts, est_kw, params, hour)
     n_supply = sum(1 for a in affected if a["impact"] == SUPPLY)
     n_redundancy = len(affected) - n_supply
     important_supply = sum(1 for a in affected if a["impact"] == SUPPLY and a["importance"] in IMPORTANT)

@@ -15,7 +15,9 @@ What the state holds (DOMAIN.md section 2, CONTRACT.md ``stats.customer``):
 - day buckets (last 35 local days) and billing-month buckets (last 26 months): kwh, kwh_q (kWh of
   intervals that have a reactive register, so a meter without one does not fake PF 1.0), kvarh
   (|import| + |export|), max_kw, seconds covered, readings, and per day the readings per meter
-  (for gaps);
+  (for gaps) and, per local hour of the day, the kWh (float32) and seconds covered (uint32) of
+  the intervals starting in it (the hour-of-day profile, ``hourly_kw``: +192 bytes a day row,
+  6.7 KB for the 35 days kept);
 - slots: for every interval start within the allowed lateness behind the watermark, the summed
   demand and a bit mask of the meters already counted — the dedup record and the coincident sum.
 
@@ -60,6 +62,7 @@ PRUNE_EVERY_S = 6 * 3600
 # int32 column of readings per meter (for gaps).
 KWH, KWH_Q, KVARH, MAX_KW = range(4)  # float64 columns
 SECONDS, N = range(2)  # int64 columns
+HOURS = 24  # hour-of-day columns of the day rows (local hour of the interval start)
 _INF = math.inf
 _INT32 = 1 << 31
 _LITTLE_ENDIAN = sys.byteorder == "little"
@@ -189,12 +192,15 @@ class _Buckets:
     bytes of three arrays. Column ``c`` of ``f`` is ``f[c * rows : (c + 1) * rows]``:
     - ``f`` float64: kwh, kwh_q, kvarh, max_kw;
     - ``i`` int64: seconds covered, readings;
-    - ``c`` int32: readings per meter index, ``counts`` columns (days only).
+    - ``c`` int32: readings per meter index, ``counts`` columns (days only);
+    - ``hk`` float32 and ``hs`` uint32: kWh and seconds covered of the intervals starting in each
+      local hour, ``hours`` (24) columns each (days only; float32 keeps the row at 192 bytes: the
+      kWh are rounded to ~7 significant digits, the seconds are exact).
     A key without readings is a row of zeros: exactly what an absent bucket contributes to every
     window; "has readings" (a metered month) is ``readings > 0``.
     """
 
-    __slots__ = ("c", "counts", "dropped", "f", "first", "i", "rows")
+    __slots__ = ("c", "counts", "dropped", "f", "first", "hk", "hours", "hs", "i", "rows")
 
     def __init__(
         self,
@@ -203,12 +209,18 @@ class _Buckets:
         f: array[float] | None = None,
         i: array[int] | None = None,
         c: array[int] | None = None,
+        hours: int = 0,
+        hk: array[float] | None = None,
+        hs: array[int] | None = None,
     ) -> None:
         self.first = first  # key of row 0
         self.counts = counts
+        self.hours = hours
         self.f: array[float] = array("d") if f is None else f
         self.i: array[int] = array("q") if i is None else i
         self.c: array[int] = array("i") if c is None else c
+        self.hk: array[float] = array("f") if hk is None else hk
+        self.hs: array[int] = array("I") if hs is None else hs
         self.rows = len(self.f) // 4
         self.dropped = False  # rows deleted since the owner last looked (see `compact`)
 
@@ -241,6 +253,25 @@ class _Buckets:
             f[3 * n + r] = kw
         i[r] += seconds
         i[n + r] += 1
+
+    def add_hour(self, r: int, hour: int, kwh: float, seconds: int) -> None:
+        at = hour * self.rows + r
+        self.hk[at] += kwh
+        self.hs[at] += seconds
+
+    def hourly(self, last: int, count: int) -> list[float | None]:
+        """Average kW per hour column over the ``count`` keys ending at ``last``: kWh / hours
+        covered, None for an hour without intervals."""
+        n = self.rows
+        lo, hi = max(last - count + 1 - self.first, 0), min(last + 1 - self.first, n)
+        if lo >= hi:
+            return [None] * self.hours
+        hk, hs = self.hk, self.hs
+        out: list[float | None] = []
+        for base in range(0, self.hours * n, n):
+            seconds = sum(hs[base + lo : base + hi])
+            out.append(sum(hk[base + lo : base + hi]) * 3600.0 / seconds if seconds else None)
+        return out
 
     def totals(self, last: int, count: int, newer: Totals = _NO_TOTALS, skip: int = 0) -> Totals:
         """kwh, kwh_q, kvarh, max kW, seconds, readings over the ``count`` keys ending at ``last``.
@@ -306,13 +337,22 @@ class _Buckets:
             kept.extend(self.c[column * n : (column + 1) * n])
         self.c, self.counts = kept, len(keep)
 
+    def _columns(self) -> tuple[tuple[array[Any], int], ...]:
+        return (
+            (self.f, 4),
+            (self.i, 2),
+            (self.c, self.counts),
+            (self.hk, self.hours),
+            (self.hs, self.hours),
+        )
+
     def _insert(self, at: int, k: int) -> None:
-        for arr, columns in ((self.f, 4), (self.i, 2), (self.c, self.counts)):
+        for arr, columns in self._columns():
             _insert_zeros(arr, columns, self.rows, at, k)
         self.rows += k
 
     def _delete(self, at: int, k: int) -> None:
-        for arr, columns in ((self.f, 4), (self.i, 2), (self.c, self.counts)):
+        for arr, columns in self._columns():
             _delete_rows(arr, columns, self.rows, at, k)
         self.rows -= k
         self.dropped = True
@@ -365,7 +405,7 @@ class LoadState:
         self._cal = calendar_for(tz)
         self.watermark: int | None = None  # newest interval start applied (epoch s)
         self.data_end: int | None = None  # newest interval end applied: the event time of the stats
-        self._days = _Buckets()  # one count column per meter index
+        self._days = _Buckets(hours=HOURS)  # one count column per meter index
         self._months = _Buckets()
         self._seeds: dict[int, float] = {}
         # The dedup record and the coincident sums: one slot per interval start within the
@@ -405,6 +445,7 @@ class LoadState:
         meter_index, span_of = self._meter_index, self._cal.span_of
         statuses = result.statuses
         lo = hi = ordinal = month_ix = 0
+        regular = True  # the local day [lo, hi) is 24 h long: local hour = (start - lo) // 3600
         data_end = self.data_end or 0
         watermark = self.watermark if self.watermark is not None else -(1 << 62)
         cutoff = watermark - self.lateness_s
@@ -432,8 +473,11 @@ class LoadState:
             covered = interval_s if new_slot else 0  # the interval's time is covered once
             if not lo <= start < hi:
                 lo, hi, ordinal, month_ix = span_of(start)
+                regular = hi - lo == 86400
             day = days.row(ordinal, DAYS_KEPT)
             days.add(day, kwh, kwh_q, reactive, kw, covered)
+            hour = (start - lo) // 3600 if regular else datetime.fromtimestamp(start, self.tz).hour
+            days.add_hour(day, hour, kwh, covered)
             days.c[index * days.rows + day] += 1
             months.add(months.row(month_ix, MONTHS_KEPT), kwh, kwh_q, reactive, kw, covered)
             self._meter_interval[index] = interval_s
@@ -615,6 +659,11 @@ class LoadState:
         still open. Projection while it is open: month-to-date energies plus, for the hours from
         the newest interval end to the month end, the trailing-7-day average kW and kvar (the 7
         local days ending with the newest day, over the hours those days' intervals cover).
+
+        ``hourly_kw``: the hour-of-day profile of the ``d30`` days — for each local hour 0..23,
+        the kWh of the intervals starting in that hour / the hours those intervals cover (None
+        for an hour without intervals). On a DST fall-back day both occurrences of the repeated
+        hour count as that hour; a skipped hour simply has no intervals that day.
         """
         anchor = self.watermark if self.watermark is not None else now_ts
         if anchor is None:
@@ -623,6 +672,7 @@ class LoadState:
         day_window = _window(self._days.totals(newest.ordinal, 1))
         week = self._days.totals(newest.ordinal, PROJECTION_DAYS)
         d30 = _window(self._days.totals(newest.ordinal, D30_DAYS, week, PROJECTION_DAYS))
+        hourly_kw = self._days.hourly(newest.ordinal, D30_DAYS)
         month_totals = self._months.totals(newest.month, 1)
         month = _window(month_totals)
         day_window["date"] = _iso_date(newest.ordinal)
@@ -643,6 +693,7 @@ class LoadState:
             ),
             "yoy_growth_rate": _yoy_rate(monthly),
             "yoy_growth_kwh": _yoy_kwh(monthly),
+            "hourly_kw": hourly_kw,
         }
 
     def _month_tariff(
@@ -719,9 +770,10 @@ class LoadState:
     def to_bytes(self) -> bytes:
         """The record: the `_HEAD` header, then the arrays' raw little-endian bytes, in order:
 
-        meter id lengths (uint32) and the UTF-8 ids; meter intervals (int64); day floats, ints and
-        per-meter counts; month floats and ints (see `_Buckets`); seeded months (int64) and their
-        kWh (float64); slot offsets (int32), summed kW (float64) and meter masks (bytes).
+        meter id lengths (uint32) and the UTF-8 ids; meter intervals (int64); day floats, ints,
+        per-meter counts, hourly kWh (float32) and hourly seconds (uint32); month floats and ints
+        (see `_Buckets`); seeded months (int64) and their kWh (float64); slot offsets (int32), summed
+        kW (float64) and meter masks (bytes).
         """
         self.compact()
         days, months = self._days, self._months
@@ -754,6 +806,8 @@ class LoadState:
                 _le(days.f),
                 _le(days.i),
                 _le(days.c),
+                _le(days.hk),
+                _le(days.hs),
                 _le(months.f),
                 _le(months.i),
                 _le(array("q", seeds)),
@@ -776,7 +830,8 @@ class LoadState:
         if head.version != _VERSION:
             raise ValueError(
                 f"LoadState record version {head.version} cannot be read (this code reads version "
-                f"{_VERSION}; version 1, the JSON-header format, was never deployed): rebuild the state"
+                f"{_VERSION}: version 2 lacks the hour-of-day profile; version 1, the JSON-header "
+                "format, was never deployed): rebuild the state"
             )
         state = cls.__new__(cls)  # every field is set below: no empty containers to replace
         state.tz, state._cal = tz, calendar_for(tz)
@@ -788,7 +843,7 @@ class LoadState:
         state._meters = [read.text(size) for size in read.array("I", head.meters)]
         state._meter_index = {meter: i for i, meter in enumerate(state._meters)}
         state._meter_interval = read.array("q", head.meters).tolist()
-        state._days = read.buckets(head.day_first, head.day_rows, head.meters)
+        state._days = read.buckets(head.day_first, head.day_rows, head.meters, HOURS)
         state._months = read.buckets(head.month_first, head.month_rows, 0)
         state._seeds = (
             dict(zip(read.array("q", head.seeds), read.array("d", head.seeds), strict=True))
@@ -803,12 +858,13 @@ class LoadState:
         return state
 
 
-# The record header. Version 1 (a JSON header) is rejected, not converted: it was never deployed.
+# The record header. Older versions are rejected, not converted: version 1 (a JSON header) was never
+# deployed, version 2 has no hour-of-day columns (they cannot be rebuilt from its day rows).
 _MAGIC = b"GPL"
-_VERSION = 2
+_VERSION = 3  # 3: hour-of-day kWh and seconds per day row
 _HEAD = struct.Struct("<3sBBqqqqqIqIIIqI")
 _HAS_WATERMARK, _HAS_DATA_END = 1, 2  # flags
-_ITEM_SIZE = {"d": 8, "q": 8, "i": 4, "I": 4}
+_ITEM_SIZE = {"d": 8, "q": 8, "i": 4, "I": 4, "f": 4}
 assert all(array(code).itemsize == size for code, size in _ITEM_SIZE.items())
 
 
@@ -866,9 +922,10 @@ class _Reader:
             values.byteswap()
         return values
 
-    def buckets(self, first: int, rows: int, counts: int) -> _Buckets:
+    def buckets(self, first: int, rows: int, counts: int, hours: int = 0) -> _Buckets:
         f, i, c = self.array("d", 4 * rows), self.array("q", 2 * rows), self.array("i", counts * rows)
-        return _Buckets(counts, first, f, i, c)
+        hk, hs = self.array("f", hours * rows), self.array("I", hours * rows)
+        return _Buckets(counts, first, f, i, c, hours, hk, hs)
 
     def text(self, size: int) -> str:
         return self.take(size).decode()

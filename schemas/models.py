@@ -388,6 +388,11 @@ class StatsCustomer(BaseModel):
         default=None,
         description="(addition) x of B42: last complete month - the same month a year earlier, kWh",
     )
+    hourly_kw: Annotated[list[NonNegative | None], Field(min_length=24, max_length=24)] | None = Field(
+        default=None,
+        description="(addition) hour-of-day load profile of the d30 days: for local hours 0..23, "
+        "kWh of the intervals starting in that hour / hours they cover; null for an hour without data",
+    )
     profile_known: bool = Field(
         default=True, description="(addition) false while no valid `customers` profile has arrived"
     )

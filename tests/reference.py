@@ -113,6 +113,17 @@ def reference_load(
         "month": _window(acc, month == newest_month),
         "period": f"{newest_month // 12:04d}-{newest_month % 12 + 1:02d}",
     }
+    # hour-of-day profile of the d30 days: kWh of the intervals starting in each local hour /
+    # the hours covered by them (an interval start covers its time once, whatever the meters)
+    in30 = (day > newest_day - 30) & (day <= newest_day)
+    hour = (local % 86400) // 3600
+    hourly: list[float | None] = []
+    for h in range(24):
+        mask = in30 & (hour == h)
+        starts, first = np.unique(acc["start"][mask], return_index=True)
+        seconds = int(acc["interval"][mask][first].sum()) if len(starts) else 0
+        hourly.append(float(acc["kwh"][mask].sum()) / (seconds / 3600.0) if seconds else None)
+    out["hourly_kw"] = hourly
     # projection: trailing 7 days' average rates over the rest of the month
     trailing = (day > newest_day - 7) & (day <= newest_day)
     t7 = _window(acc, trailing)

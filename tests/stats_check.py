@@ -32,6 +32,13 @@ def close(a: Any, b: Any, rel: float = 1e-9) -> bool:
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
 
 
+def assert_hourly_match(got: list[float | None] | None, want: list[float | None], who: Any = None) -> None:
+    """The hour-of-day profile: float32 kWh per hour and day in the state, so ~1e-6 relative."""
+    assert got is not None and len(got) == 24, who
+    for h, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert close(a, b, rel=1e-5), (who, h, a, b)
+
+
 def reading_row(value: dict[str, Any]) -> dict[str, Any]:
     """A contract reading as the reference takes it (ts as epoch seconds)."""
     return {**value, "ts": int(datetime.fromisoformat(value["ts"]).timestamp())}
@@ -59,6 +66,7 @@ def assert_stats_match(
         assert close(doc["consumption"][period], kwh), (cid, period)
     assert close(doc["yoy_growth_rate"], ref["yoy_growth_rate"]), cid
     assert close(doc["yoy_growth_kwh"], ref["yoy_growth_kwh"]), cid
+    assert_hourly_match(doc.get("hourly_kw"), ref["hourly_kw"], cid)
     if billing:
         as_of = datetime.fromisoformat(doc["arrears"]["as_of"])
         events = [{**e, "ts": datetime.fromisoformat(e["ts"])} for e in billing]

@@ -10,14 +10,15 @@ group-less ``streams.follow.TopicFollower`` (as scoring's population view):
 - ``customers`` (compacted) -> ``Topology``: customers indexed by feeder and transformer area,
   decoded and checked like the customers agent does (an invalid profile leaves the previous
   one, a tombstone deletes the customer);
-- ``stats.customer`` (compacted) -> ``est_kw``: the latest ``d30.avg_kw`` per customer (a
-  float each; the 30-day mean: the statistics have no hour-of-day profile);
+- ``stats.customer`` (compacted) -> ``est_kw``: per customer a ``LoadEstimate`` of its latest
+  stats, ``d30.avg_kw`` and the 24 ``hourly_kw`` (192 bytes of float64); the alert reads the
+  hour of the outage start in the settings' zone, else the 30-day average;
 - ``grid.outages`` (retention ~400 days: indices are year-to-date) -> ``OutageRecord`` per
   outage_id: scope, notice / start / restore times.
 
 Why not faust tables: a GlobalTable per topic would copy topics that exist anyway into RocksDB
 with changelogs of their own; outages are few and the view is small (a profile's routing
-fields and one float per customer).
+fields and 25 floats per customer).
 
 Deciding. The ``outages`` agent (key outage_id, concurrency 1) decodes the event (invalid ->
 ``grid.outages.dlq``), waits until the view has read everything written to the three topics
@@ -43,7 +44,14 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from alerts import reliability
-from alerts.outage_impact import CustomerNode, OutageRecord, Topology, apply_event, outage_alert
+from alerts.outage_impact import (
+    CustomerNode,
+    LoadEstimate,
+    OutageRecord,
+    Topology,
+    apply_event,
+    outage_alert,
+)
 from schemas.codec import DecodeError, decode
 from schemas.models import CustomerProfile, OutageAlert, OutageEvent, ReliabilityIndices
 from schemas.topics import CUSTOMERS, GRID_OUTAGES, STATS_CUSTOMER
@@ -60,7 +68,7 @@ class OutageView:
     def __init__(self, customers_topic: str, stats_topic: str, outages_topic: str) -> None:
         self.topics = (customers_topic, stats_topic, outages_topic)
         self.topology = Topology()
-        self.est_kw: dict[str, float] = {}
+        self.est_kw: dict[str, LoadEstimate] = {}
         self.records: dict[str, OutageRecord] = {}
 
     def apply_record(self, rec: ConsumerRecord) -> None:
@@ -93,11 +101,11 @@ class OutageView:
         try:
             doc = orjson.loads(value)
             cid = str(doc["customer_id"])
-            kw = (doc.get("d30") or {}).get("avg_kw")
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            estimate = LoadEstimate.from_stats(doc)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
             return False  # written by gridpulse only
-        if isinstance(kw, int | float):
-            self.est_kw[cid] = float(kw)
+        if estimate is not None:
+            self.est_kw[cid] = estimate
         return True
 
     def apply_outage_message(self, key: bytes | None, value: bytes | None) -> bool:
@@ -143,7 +151,7 @@ class OutageStage:
         """Fold the event into the view; the alert document and, on restore, the indices."""
         v = self.view
         apply_event(v.records, outage)
-        alert = outage_alert(v.topology, v.records, outage, v.est_kw)
+        alert = outage_alert(v.topology, v.records, outage, v.est_kw, tz=self.rt.tz)
         indices = []
         if outage.event == "restore":
             indices = reliability.after_restore(v.records, v.topology, outage.outage_id, self.rt.tz)

@@ -4,7 +4,8 @@ and ``reliability.indices`` out.
 Topology (profiles carry a name that must never appear in the outputs):
 
 - ``L1``: level-1, dual circuit (F1 + F2) with its own generator: safety grade A;
-- ``L2``: level-2 on F1 only, no generator: safety grade D; readings give it a d30 average load;
+- ``L2``: level-2 on F1 only, no generator: safety grade D; two hours of readings give it an
+  hour-of-day profile (100 kW, then 40 kW in the hour of ``o1``'s start: its est_kw);
 - ``O1`` on F1, ``O2`` on F2: ordinary customers.
 
 1. Fault ``o1`` starts on F1: L1 loses redundancy, L2 and O1 lose supply; critical (an
@@ -77,16 +78,17 @@ async def test_outage_alerts_and_reliability_indices(topics, worker_factory):
             profile("O2", ["F2"], "none", False, "M3", "TA2"),
         ],
     )
-    # one hour of readings for L2: its d30 avg_kw is the estimated interrupted load
+    # two hours of readings for L2, 100 kW then 40 kW: the second hour is that of o1's start
+    # (now - 2 h), so its hourly_kw there (not the 70 kW d30 average) is the interrupted load
     t = (now - timedelta(hours=3)).replace(minute=0, second=0)  # on 15-minute boundaries
     readings = [
         {
             "meter_id": "ML2",
             "customer_id": "L2",
             "ts": (t + timedelta(minutes=15 * (i + 1))).isoformat(),
-            "kwh": 25.0,
+            "kwh": 25.0 if i < 4 else 10.0,
         }
-        for i in range(4)
+        for i in range(8)
     ]
     await produce(settings, contract.METER_READINGS, [(b"L2", js(r)) for r in readings])
 
@@ -95,14 +97,15 @@ async def test_outage_alerts_and_reliability_indices(topics, worker_factory):
     async def stats_in() -> bool:
         nonlocal stats
         stats = await read_latest(settings, contract.STATS_CUSTOMER, "customer_id")
-        return stats.get("L2", {}).get("d30", {}).get("intervals") == 4
+        return stats.get("L2", {}).get("d30", {}).get("intervals") == 8
 
-    await eventually(stats_in, 60, "stats.customer of L2 with its 4 intervals")
-    l2_kw = stats["L2"]["d30"]["avg_kw"]
-    assert l2_kw > 0
-
+    await eventually(stats_in, 60, "stats.customer of L2 with its 8 intervals")
     # 1. fault on F1, restored 42 minutes later
     start = now - timedelta(hours=2)
+    start_hour = start.astimezone(settings.tz).hour
+    assert stats["L2"]["d30"]["avg_kw"] == pytest.approx(70.0)
+    l2_kw = stats["L2"]["hourly_kw"][start_hour]
+    assert l2_kw == pytest.approx(40.0)
     await produce(settings, contract.GRID_OUTAGES, [outage("o1", "start", start, "F1")])
 
     async def opened() -> bool:

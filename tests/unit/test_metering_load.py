@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from metering.load import LoadState, Reading
 from tests.reference import reference_load
-from tests.stats_check import WINDOW_FIELDS
+from tests.stats_check import WINDOW_FIELDS, assert_hourly_match
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PARIS = ZoneInfo("Europe/Paris")
@@ -279,15 +279,18 @@ def test_round_trip_keeps_every_window_and_dedup() -> None:
 def test_state_size_is_a_few_kilobytes() -> None:
     size = len(_customer_35_days_26_months().to_bytes())
     print(f"LoadState record, 35 days + 26 months, one meter: {size} bytes")
-    assert size < 6_000
+    # ~4.9 KB of windows, slots and months + 35 x 192 bytes of hour-of-day columns
+    assert size < 12_000
 
 
 def test_record_is_versioned_and_checked() -> None:
     raw = _customer_35_days_26_months(meters=2).to_bytes()
-    assert raw[:4] == b"GPL\x02"
+    assert raw[:4] == b"GPL\x03"
     assert LoadState.from_bytes(raw, SHANGHAI).to_bytes() == raw  # stable: nothing lost or added
     with pytest.raises(ValueError, match="version 1"):
         LoadState.from_bytes(b"GPL\x01" + raw[4:], SHANGHAI)  # the former JSON-header format
+    with pytest.raises(ValueError, match=r"version 2 cannot be read.*hour-of-day"):
+        LoadState.from_bytes(b"GPL\x02" + raw[4:], SHANGHAI)  # no hour-of-day columns
     with pytest.raises(ValueError, match="not a LoadState record"):
         LoadState.from_bytes(b'{"v": 1}', SHANGHAI)
     with pytest.raises(ValueError, match="truncated"):
@@ -356,6 +359,7 @@ def _compare(state: LoadState, batches: list[list[dict[str, Any]]], tz: ZoneInfo
         assert close(snap["consumption"][period], kwh), period
     assert close(snap["yoy_growth_rate"], ref["yoy_growth_rate"])
     assert close(snap["yoy_growth_kwh"], ref["yoy_growth_kwh"])
+    assert_hourly_match(snap["hourly_kw"], ref["hourly_kw"])
 
 
 def _scenario(seed: int) -> tuple[ZoneInfo, list[list[dict[str, Any]]], dict[str, float]]:

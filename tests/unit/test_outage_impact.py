@@ -11,6 +11,7 @@ import pytest
 
 from alerts.outage_impact import (
     CustomerNode,
+    LoadEstimate,
     OutageRecord,
     Topology,
     apply_event,
@@ -42,13 +43,13 @@ def ev(outage_id: str, event: str, minutes: float, scope: str = "feeder", scope_
     )
 
 
-def run(topology: Topology, events: list[OutageEvent], est_kw: dict[str, float] | None = None):
+def run(topology: Topology, events: list[OutageEvent], est_kw: dict[str, Any] | None = None, tz: Any = None):
     """Fold the events one by one like the agent; the alert after the last one (validated)."""
     records: dict[str, OutageRecord] = {}
     alert: dict[str, Any] = {}
     for e in events:
         apply_event(records, e)
-        alert = outage_alert(topology, records, e, est_kw or {})
+        alert = outage_alert(topology, records, e, est_kw or {}, tz=tz)
         OutageAlert.model_validate(alert)
     return alert
 
@@ -162,6 +163,40 @@ def test_revenue_at_risk_is_est_kw_times_tariff(grid):
     assert by_id["O1"]["est_kw"] is None and by_id["O1"]["revenue_at_risk_cny_per_h"] is None
     # only loss of supply counts in the interrupted load
     assert alert["evidence"]["est_kw_total"] == pytest.approx(250.0)
+
+
+def profile(**by_hour: float) -> LoadEstimate:
+    hourly = [None] * 24
+    for name, kw in by_hour.items():
+        hourly[int(name[1:])] = kw
+    estimate = LoadEstimate.from_stats({"d30": {"avg_kw": 50.0}, "hourly_kw": hourly})
+    assert estimate is not None
+    return estimate
+
+
+def test_est_kw_is_the_profile_at_the_local_hour_of_the_start(grid):
+    # T0 is 09:00 in Shanghai (01:00 UTC); the restore keeps the start's hour
+    est = {"L2": profile(h9=250.0, h1=7.0, h10=900.0), "O1": profile(h1=3.0)}
+    for events in ([ev("o1", "start", 0)], [ev("o1", "start", 0), ev("o1", "restore", 90)]):
+        by_id = {a["customer_id"]: a for a in run(grid, events, est, tz=SH)["affected"]}
+        assert by_id["L2"]["est_kw"] == 250.0
+        assert by_id["L2"]["revenue_at_risk_cny_per_h"] == pytest.approx(200.0)
+        assert by_id["O1"]["est_kw"] == 50.0  # no data at 09:00: the 30-day average
+    utc = {
+        a["customer_id"]: a for a in run(grid, [ev("o1", "start", 0)], est, tz=ZoneInfo("UTC"))["affected"]
+    }
+    assert (utc["L2"]["est_kw"], utc["O1"]["est_kw"]) == (7.0, 3.0)  # 01:00 UTC
+
+
+def test_est_kw_of_a_notice_is_read_at_the_planned_start(grid):
+    notice = ev(
+        "p1", "notice", -24 * 60 - 60, scope_id="F2", planned_start=T0.isoformat()
+    )  # 08:00, day before
+    alert = run(grid, [notice], {"O2": profile(h8=1.0, h9=42.0)}, tz=SH)
+    assert {a["customer_id"]: a["est_kw"] for a in alert["affected"]}["O2"] == 42.0
+    no_start = ev("p2", "notice", -60, scope_id="F2")  # 08:00, no planned start: the notice's time
+    alert = run(grid, [no_start], {"O2": profile(h8=1.0, h9=42.0)}, tz=SH)
+    assert {a["customer_id"]: a["est_kw"] for a in alert["affected"]}["O2"] == 1.0
 
 
 # ---------------------------------------------------------------------- severity

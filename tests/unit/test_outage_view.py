@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from alerts.outage_impact import LoadEstimate
 from streams.agents.outages import OutageView
 
 
@@ -29,8 +30,25 @@ def test_profiles_changes_and_tombstones():
 def test_stats_give_the_30_day_average_load():
     view = OutageView("customers", "stats.customer", "grid.outages")
     assert view.apply_stats_message(orjson.dumps({"customer_id": "c1", "d30": {"avg_kw": 12.5}}))
-    assert view.est_kw == {"c1": 12.5}
+    assert view.est_kw == {"c1": LoadEstimate(12.5)}
+    assert view.est_kw["c1"].kw_at(9) == 12.5
     assert not view.apply_stats_message(b"garbage")
+
+
+def test_stats_give_the_hour_of_day_profile():
+    view = OutageView("customers", "stats.customer", "grid.outages")
+    hourly = [None] * 24
+    hourly[9], hourly[20] = 30.0, 4.25
+    doc = {"customer_id": "c1", "d30": {"avg_kw": 12.5}, "hourly_kw": hourly}
+    assert view.apply_stats_message(orjson.dumps(doc))
+    estimate = view.est_kw["c1"]
+    assert estimate.hourly is not None and len(estimate.hourly) == 24
+    assert (estimate.kw_at(9), estimate.kw_at(20)) == (30.0, 4.25)
+    assert estimate.kw_at(3) == 12.5  # no data that hour: the 30-day average
+    assert estimate.kw_at(None) == 12.5
+    # a profile without any data is not kept
+    assert view.apply_stats_message(orjson.dumps({**doc, "hourly_kw": [None] * 24}))
+    assert view.est_kw["c1"] == LoadEstimate(12.5)
 
 
 def test_outage_events_fold_into_records():
