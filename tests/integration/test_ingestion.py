@@ -175,8 +175,15 @@ async def test_late_impossible_and_billing_rules_on_the_real_stack(topics, worke
     await produce(settings, contract.BILLING_EVENTS, [(b"C5", js(e)) for e in (bill, bill, payment, no_due)])
 
     async def settled() -> bool:
-        c = (await worker.counters())["counters"]
-        return c.get("billing_applied", 0) == 2 and c.get("readings_applied", 0) == 2
+        got = await worker.counters()
+        c, dead = got["counters"], got["dead_letters"]
+        return (
+            c.get("billing_applied", 0) == 2
+            and c.get("billing_duplicate", 0) == 1
+            and c.get("readings_applied", 0) == 2
+            and sum(dead.get(contract.METER_READINGS, {}).values()) == 2
+            and sum(dead.get(contract.BILLING_EVENTS, {}).values()) == 1
+        )
 
     await eventually(settled, 60, "billing and readings handled")
     counters = await worker.counters()
