@@ -36,7 +36,7 @@ class RedisHashSink:
     def __init__(self, url: str, key_prefix: str, *, retry_after_s: float = 2.0) -> None:
         self._client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._prefix = key_prefix
-        self._pending: dict[str, dict[str, str]] = {}
+        self._pending: dict[str, Any] = {}  # entity id -> what _write needs (newest wins)
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
         self.written = 0
@@ -59,21 +59,24 @@ class RedisHashSink:
         batch, self._pending = self._pending, {}
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                for entity_id, fields in batch.items():
-                    # every snapshot carries all its fields (None as null), so HSET
-                    # replaces the whole record without a DELETE a reader could observe
-                    pipe.hset(self.key(entity_id), mapping=cast(Mapping[Any, Any], fields))
+                self._write(pipe, batch)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # keep the newer snapshots that arrived meanwhile; re-queue the rest
-            for entity_id, fields in batch.items():
-                self._pending.setdefault(entity_id, fields)
+            for entity_id, item in batch.items():
+                self._pending.setdefault(entity_id, item)
             self.failures += 1
             self._down_until = time.monotonic() + self._retry_after_s
             log.warning("redis sink: %d snapshots wait for Redis (%s)", len(self._pending), exc)
             return False
         self.written += len(batch)
         return True
+
+    def _write(self, pipe: Any, batch: Mapping[str, Any]) -> None:
+        for entity_id, fields in batch.items():
+            # every snapshot carries all its fields (None as null), so HSET
+            # replaces the whole record without a DELETE a reader could observe
+            pipe.hset(self.key(entity_id), mapping=cast(Mapping[Any, Any], fields))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -58,16 +58,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import orjson
-import redis.asyncio as aioredis
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
-from redis.exceptions import RedisError
 
 from schemas.codec import DecodeError, decode
 from schemas.models import CustomerProfile
@@ -78,7 +75,7 @@ from scoring.indicators import Population
 from scoring.model import score_arrays, to_documents
 from streams.kafka import make_consumer
 from streams.runtime import Runtime
-from streams.sinks import flatten
+from streams.sinks import RedisHashSink, flatten
 
 log = logging.getLogger(__name__)
 
@@ -250,53 +247,31 @@ def value_matrix_entry(score: Mapping[str, Any]) -> bytes:
 # ---------------------------------------------------------------------- Redis
 
 
-class ScoreRedisSink:
+class ScoreRedisSink(RedisHashSink):
     """Latest score per customer (hash), the by-value sorted set and the value matrix hash,
-    written in one pipeline per flush; coalesced per customer and kept while Redis is away."""
+    written in one pipeline per flush; coalesced per customer and kept while Redis is away
+    (the retry and coalescing of ``streams.sinks.RedisHashSink``)."""
 
     def __init__(self, url: str, prefix: str, *, retry_after_s: float = 2.0) -> None:
-        self._client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self.score_prefix = f"{prefix}gp:scores:"
+        super().__init__(url, f"{prefix}gp:scores:", retry_after_s=retry_after_s)
         self.by_value_key = f"{prefix}gp:scores:by_value"
         self.value_matrix_key = f"{prefix}gp:value_matrix"
-        self._pending: dict[str, tuple[dict[str, str], float, bytes]] = {}
-        self._retry_after_s = retry_after_s
-        self._down_until = 0.0
-        self.failures = 0
 
-    def add(self, score: Mapping[str, Any], raw: bytes) -> None:
+    def add(self, score: Mapping[str, Any], raw: bytes | None = None) -> None:  # type: ignore[override]
         self._pending[score["customer_id"]] = (
             flatten(score, raw),
             total_value(score),
             value_matrix_entry(score),
         )
 
-    @property
-    def backlog(self) -> int:
-        return len(self._pending)
-
-    async def flush(self) -> bool:
-        if not self._pending or time.monotonic() < self._down_until:
-            return not self._pending
-        batch, self._pending = self._pending, {}
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for cid, (fields, _, _) in batch.items():
-                    pipe.hset(f"{self.score_prefix}{cid}", mapping=cast(Mapping[Any, Any], fields))
-                pipe.zadd(self.by_value_key, {cid: value for cid, (_, value, _) in batch.items()})
-                pipe.hset(
-                    self.value_matrix_key,
-                    mapping=cast(Mapping[Any, Any], {cid: entry for cid, (_, _, entry) in batch.items()}),
-                )
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            for cid, item in batch.items():
-                self._pending.setdefault(cid, item)
-            self.failures += 1
-            self._down_until = time.monotonic() + self._retry_after_s
-            log.warning("scores redis sink: %d customers wait for Redis (%s)", len(self._pending), exc)
-            return False
-        return True
+    def _write(self, pipe: Any, batch: Mapping[str, Any]) -> None:
+        for cid, (fields, _, _) in batch.items():
+            pipe.hset(self.key(cid), mapping=cast(Mapping[Any, Any], fields))
+        pipe.zadd(self.by_value_key, {cid: value for cid, (_, value, _) in batch.items()})
+        pipe.hset(
+            self.value_matrix_key,
+            mapping=cast(Mapping[Any, Any], {cid: entry for cid, (_, _, entry) in batch.items()}),
+        )
 
 
 # ---------------------------------------------------------------------- the stage
