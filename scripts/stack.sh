@@ -11,12 +11,13 @@
 #
 # Ports: GRIDPULSE_KAFKA_PORT (9092), GRIDPULSE_KAFKA_CONTROLLER_PORT (9093),
 #        GRIDPULSE_REDIS_PORT (6379), GRIDPULSE_PG_PORT (5432).
+# A second stack beside the first: another GRIDPULSE_RUN_DIR (.run) and other ports.
 # Needs `scripts/bootstrap.sh` (make setup) to have run: Kafka jars, .venv, redis, postgres.
 set -euo pipefail
 umask 022
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUN_DIR=$ROOT/.run
+RUN_DIR=${GRIDPULSE_RUN_DIR:-$ROOT/.run}
 KAFKA_DIR=$RUN_DIR/kafka
 REDIS_DIR=$RUN_DIR/redis
 PG_LINK=$RUN_DIR/postgres
@@ -42,7 +43,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
@@ -295,7 +296,7 @@ pg_dir() {
         if ((${#PG_LINK} + 20 < 100)) && { ((EUID != 0)) || runuser -u postgres -- test -x "$RUN_DIR"; }; then
             PG_DIR=$PG_LINK
         else
-            PG_DIR=${TMPDIR:-/tmp}/gridpulse-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+            PG_DIR=${TMPDIR:-/tmp}/gridpulse-pg-$(printf '%s' "$RUN_DIR" | sha256sum | cut -c1-12)
             ln -s "$PG_DIR" "$PG_LINK"
         fi
     fi
