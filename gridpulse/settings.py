@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: str | None = None
     topic_partitions: int = Field(4, ge=1, description="partitions of every topic gridpulse creates")
     topic_replication: int = Field(1, ge=1)
+    kafka_session_timeout_s: float = Field(
+        10.0,
+        ge=6.0,  # the broker's group.min.session.timeout.ms
+        description="consumer-group session timeout: how long a dead worker holds its partitions",
+    )
     topic_prefix: str = Field("", description="prefix for every topic name (test isolation)")
 
     # --- Faust worker ------------------------------------------------------------------------

@@ -95,6 +95,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> faust.App:
         "producer_linger_ms": 10,
         "broker_commit_every": 10_000,
         "broker_commit_interval": 1.0,
+        # a worker that dies without leaving the group (SIGKILL, OOM, power) holds its partitions
+        # until this expires: faust's 60 s default made every crash a minute-long stall
+        "broker_session_timeout": s.kafka_session_timeout_s,
+        "broker_heartbeat_interval": min(3.0, s.kafka_session_timeout_s / 3),
         "consumer_auto_offset_reset": "earliest",
         "stream_buffer_maxsize": 8192,
         "web_enabled": True,
