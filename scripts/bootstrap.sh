@@ -2,7 +2,7 @@
 # Idempotent set-up of a development or CI machine (Debian 12) for gridpulse:
 #   1. Debian packages: redis-server, postgresql (and a JDK / Maven when missing), only if absent;
 #   2. the Kafka broker jars, resolved by Maven into infra/kafka/libs (redone when the pom changes);
-#   3. .venv with Python 3.11 and `pip install -e '.[dev]'` (redone when pyproject.toml changes).
+#   3. .venv with Python 3.11 and `pip install -e '.[dev,bench]'` (redone when pyproject.toml changes).
 # Quiet when there is nothing to do; on failure, says what failed and shows the tail of its log.
 set -euo pipefail
 umask 022
@@ -116,9 +116,9 @@ if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/nu
         fail_with_log "$LOG_DIR/venv.log" "python -m venv failed (on Debian: apt-get install python3.11-venv)"
 fi
 if [[ ! -f $stamp || $(cat "$stamp") != "$(hash_of "$ROOT/pyproject.toml")" ]]; then
-    say "installing gridpulse and its dev dependencies into .venv (pip install -e '.[dev]')"
-    (cd "$ROOT" && "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[dev]') \
+    say "installing gridpulse, its dev and bench dependencies into .venv (pip install -e '.[dev,bench]')"
+    (cd "$ROOT" && "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[dev,bench]') \
         >"$LOG_DIR/pip.log" 2>&1 ||
-        fail_with_log "$LOG_DIR/pip.log" "pip install -e '.[dev]' failed"
+        fail_with_log "$LOG_DIR/pip.log" "pip install -e '.[dev,bench]' failed"
     hash_of "$ROOT/pyproject.toml" >"$stamp"
 fi
