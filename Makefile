@@ -22,7 +22,7 @@ ifdef GRIDPULSE_PG_PORT
 export GRIDPULSE_PG_DSN ?= postgresql://gridpulse@127.0.0.1:$(GRIDPULSE_PG_PORT)/gridpulse
 endif
 
-.PHONY: help setup up down status kill-kafka wipe topics test test-unit test-integration demo lint \
+.PHONY: help setup up down status kill-kafka wipe topics test test-unit test-integration faults demo lint \
 	format bench clean distclean
 
 help: ## list the targets
@@ -59,6 +59,9 @@ test-unit: ## unit tests only; needs no stack
 test-integration: setup up topics ## integration tests only, against the local stack
 	$(VENV)/pytest -q tests/integration
 
+faults: setup up topics ## fault scenarios at full size (CI runs them small inside `make test`)
+	GRIDPULSE_FAULTS_SCALE=full $(VENV)/pytest -q tests/faults
+
 demo: setup up topics ## run the end-to-end demo on the local stack
 	$(VENV)/gridpulse demo
 
@@ -71,10 +74,9 @@ format: ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .
 
-bench: setup up topics ## benchmarks: pipeline vs raw consumer and Faust floor; scoring 1M; outage alert latency
-	$(VENV)/python -m bench.run
+bench: setup up topics ## gridpulse vs raw consumer, naive Faust and Quix; latency, recovery, memory, scaling; scoring 1M
+	$(VENV)/python -m bench.run $(BENCH_ARGS)
 	$(VENV)/python -m bench.scoring_bench | tee bench/scoring_results.json
-	$(VENV)/python -m bench.outage_bench
 
 clean: ## stop the stack, delete .run/ and the tool caches
 	@$(STACK) wipe
