@@ -22,10 +22,11 @@ from gridpulse.settings import Settings, get_settings
 def _cmd_worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
-    from streams.app import create_app
+    from streams.app import create_app, tune_gc
 
     settings = get_settings()
     app = create_app(settings)
+    tune_gc(settings.gc_gen0_threshold)
     worker = Worker(app, loglevel=args.loglevel, logfile=args.logfile, quiet=True)
     worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT
     return 0

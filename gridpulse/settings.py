@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: str | None = None
     topic_partitions: int = Field(4, ge=1, description="partitions of every topic gridpulse creates")
     topic_replication: int = Field(1, ge=1)
+    gc_gen0_threshold: int = Field(
+        50_000, ge=0, description="worker: allocations between young-generation GC runs (0 = Python's 700)"
+    )
     kafka_session_timeout_s: float = Field(
         10.0,
         ge=6.0,  # the broker's group.min.session.timeout.ms
