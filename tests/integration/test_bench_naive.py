@@ -1,0 +1,70 @@
+"""The naive per-message Faust baseline of `make bench` (bench/naive_faust.py) computes the
+same statistics as the pipeline: every customer's last document against the independent numpy
+reference (tests/reference.py), and one state write and one document per reading."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bench.naive_faust import STATS_TOPIC, app_topics, changelog_topic, naive_faust_rps
+from bench.run import population, publish
+from gridpulse.settings import Settings
+from schemas import topics as contract
+from streams.kafka import delete_topics, read_all
+from tests.reference import reference_load
+from tests.stats_check import assert_stats_match, close, reading_row
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+CUSTOMERS = 5
+INTERVALS = 2 * 96 + 8  # two days and two hours: the day window is not the d30 window
+
+
+async def test_naive_agent_matches_reference(topics: Settings, tmp_path: Path) -> None:
+    settings = topics
+    readings, _ = population(settings, CUSTOMERS, INTERVALS, seed=5)
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _, value in readings:
+        doc = orjson.loads(value)
+        rows[doc["customer_id"]].append(doc)
+    assert len(rows) == CUSTOMERS and len(readings) == CUSTOMERS * INTERVALS
+    await publish(settings, contract.METER_READINGS, readings)
+
+    app_id = f"{settings.app_id}-naive"
+    try:
+        rps = await naive_faust_rps(settings, len(readings), tmp_path / "naive", app_id=app_id, keep=True)
+        stats = await read_all(settings, settings.topic(STATS_TOPIC))
+        changelog = await read_all(settings, changelog_topic(app_id))
+    finally:
+        await delete_topics(settings, app_topics(settings, app_id))
+    assert rps > 0
+    assert not list((tmp_path / "naive").glob("naive-data-*")), "its RocksDB directory is removed"
+
+    # per message: one state write (changelog record) and one document
+    assert len(changelog) == len(readings)
+    assert len(stats) == len(readings)
+    docs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rec in sorted(stats, key=lambda r: (r.partition, r.offset)):
+        doc = orjson.loads(rec.value)
+        assert rec.key == doc["customer_id"].encode()
+        docs[doc["customer_id"]].append(doc)
+    assert docs.keys() == rows.keys()
+
+    for cid, customer_rows in rows.items():
+        assert len(docs[cid]) == len(customer_rows), cid
+        last = docs[cid][-1]
+        # the document after each reading counts one interval more
+        assert [d["d30"]["intervals"] for d in docs[cid]] == list(range(1, len(customer_rows) + 1)), cid
+        ref = reference_load([[reading_row(r) for r in customer_rows]], settings.tz, settings.lateness_s)
+        for window in ("day", "d30"):
+            for field in ("kwh", "load_factor", "power_factor", "intervals"):
+                assert close(last[window][field], ref[window][field]), (cid, window, field, last[window])
+        assert last["day"]["intervals"] < last["d30"]["intervals"] == len(customer_rows), cid
+        assert last["profile_known"] is False  # it reads no profiles
+        # and the whole document, field by field, as the pipeline's test checks it
+        assert_stats_match(last, customer_rows, [], settings.tz, settings.lateness_s)
