@@ -23,7 +23,7 @@ _total = int(os.environ["GP_FLOOR_N"])
 _out = Path(os.environ["GP_FLOOR_OUT"])
 
 app = faust.App(
-    f"gridpulse-floor-{int(time.time())}",
+    os.environ.get("GP_FLOOR_APP", f"gridpulse-floor-{int(time.time())}"),
     datadir=os.environ.get("GP_FLOOR_DATA", "/tmp/gridpulse-floor-data"),
     broker=[f"kafka://{h}" for h in _s.kafka_bootstrap.split(",")],
     store="memory://",

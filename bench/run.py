@@ -161,8 +161,10 @@ async def faust_floor_rps(settings: Settings, expected: int, out_dir: Path) -> f
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a benchmark's own files, tiny)
     out = out_dir / "floor.txt"
     out.unlink(missing_ok=True)
+    app_id = f"{settings.app_id}-floor"
     env = worker_env(
         settings,
+        GP_FLOOR_APP=app_id,
         GP_FLOOR_TOPIC=settings.topic(contract.METER_READINGS),
         GP_FLOOR_N=str(expected),
         GP_FLOOR_OUT=str(out),
@@ -186,6 +188,7 @@ async def faust_floor_rps(settings: Settings, expected: int, out_dir: Path) -> f
         finally:
             if proc.returncode is None:
                 proc.kill()
+            await delete_topics(settings, [f"{app_id}-__assignor-__leader"])
     return float(out.read_text())
 
 
@@ -436,6 +439,21 @@ async def scaling_phase(base: Settings, args: argparse.Namespace, out_dir: Path)
 # ---------------------------------------------------------------------- the run
 
 
+async def delete_run_topics(settings: Settings, run: str) -> None:
+    """Every topic of the run: contract topics under its prefix, and the changelogs and
+    assignor topics of its apps (all named after it)."""
+    from streams.kafka import make_admin
+
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(f"{run}.") or run in t.split("-")]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     skip = set(args.skip)
     base = get_settings()
@@ -532,7 +550,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             r.update(await scaling_phase(settings, args, out_dir))
     finally:
         if not args.keep:
-            await delete_topics(settings, [settings.topic(t.name) for t in contract.CONTRACT_TOPICS])
+            await delete_run_topics(settings, run)
             shutil.rmtree(out_dir / "faust", ignore_errors=True)
     for key in ("naive_faust_rps", "quix_rps", "raw_consumer_rps", "faust_floor_rps"):
         if key in r and "pipeline_rps" in r:

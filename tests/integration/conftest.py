@@ -64,10 +64,26 @@ def settings(unique_id: str, tmp_path: Path) -> Settings:
 
 @pytest_asyncio.fixture
 async def topics(settings: Settings) -> AsyncIterator[Settings]:
-    """The contract topics under the test's own prefix, deleted afterwards."""
+    """The contract topics under the test's own prefix, deleted afterwards (with the app's
+    changelogs)."""
     outcome = await create_contract_topics(settings)
     yield settings
     await delete_topics(settings, list(outcome))
+    await delete_app_topics(settings)
+
+
+async def delete_app_topics(settings: Settings) -> None:
+    """The changelog and assignor topics Faust created for the test's app id."""
+    from streams.kafka import make_admin
+
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.app_id}-")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
