@@ -49,8 +49,10 @@ flushed before offsets commit) and Redis, in one pipeline per flush:
   value matrix in one call, ``HGETALL {prefix}gp:value_matrix``.
 
 Redis is a cache (as in ``streams/sinks.py``): when it is away, writes wait in memory, one entry
-per customer, and never block the pipeline. A restarted worker publishes all its customers at
-its first pass (its digests start empty), which also repairs Redis.
+per customer, and never block the pipeline. The view reader also follows ``scores.customer``
+(whoever published it), so a restarted worker knows what is published and its first pass
+sends only changed scores to Kafka — 100,000 republished scores made every restart a stall —
+while it writes every owned score to Redis, which repairs a cache that lost data meanwhile.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from aiokafka.partitioner import murmur2
 
 from schemas.codec import DecodeError, decode
 from schemas.models import CustomerProfile
-from schemas.topics import CUSTOMERS, METER_READINGS, STATS_CUSTOMER
+from schemas.topics import CUSTOMERS, METER_READINGS, SCORES_CUSTOMER, STATS_CUSTOMER
 from schemas.validation import check_profile
 from scoring import ModelConfig, PopulationState, load_config, run_population
 from scoring.indicators import Population
@@ -286,7 +288,7 @@ class ScoringStage:
         self.state: PopulationState | None = None
         self.published: dict[str, bytes] = {}  # owned customers: digest of the last score sent
         self._rescored_during_pass: set[str] | None = None
-        self._owned_before: set[int] = set()
+        self._redis_repaired = False  # the first pass writes every owned score to Redis
         self.redis = ScoreRedisSink(rt.settings.redis_url, rt.settings.topic_prefix)
         # called with every batch of published scores, after they are sent (credit warnings)
         self.on_scores: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
@@ -300,14 +302,19 @@ class ScoringStage:
         readings = self.rt.settings.topic(METER_READINGS)
         return {tp.partition for tp in consumer.assignment() if tp.topic == readings}
 
-    async def on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # digests stay valid only for partitions this worker held throughout: a partition that
-        # went away (and maybe came back) may have had scores published by another worker
-        now = self.owned_partitions()
-        keep = now & self._owned_before
-        n = self.rt.settings.topic_partitions
-        self.published = {c: d for c, d in self.published.items() if partition_of(c, n) in keep}
-        self._owned_before = now
+    def apply_score_message(self, key: bytes | None, value: bytes | None) -> None:
+        """A record of scores.customer (anyone's): the digest of the customer's published score,
+        so a restarted worker does not publish every score again."""
+        if key is None:
+            return
+        cid = key.decode("utf-8", "replace")
+        if value is None:
+            self.published.pop(cid, None)
+            return
+        try:
+            self.published[cid] = score_digest(orjson.loads(value))
+        except orjson.JSONDecodeError:
+            self.published.pop(cid, None)
 
     # ----------------------------------------------------------------- publishing
 
@@ -374,14 +381,24 @@ class ScoringStage:
             run.state,
             self.config,
         )
-        return await self.publish(changed_scores(scores, self.published))
+        changed = changed_scores(scores, self.published)
+        if not self._redis_repaired:
+            # Redis is a cache that may have lost data while this worker was away; its first
+            # pass writes every owned score there, but sends only the changed ones to Kafka
+            unchanged = {s["customer_id"] for s in scores} - {s["customer_id"] for s in changed}
+            for score in scores:
+                if score["customer_id"] in unchanged:
+                    self.redis.add(score)
+            self._redis_repaired = True
+        return await self.publish(changed)
 
     # ----------------------------------------------------------------- the view's reader
 
     async def follow_view(self) -> None:
-        """Read stats.customer and customers from the beginning, forever, into the view."""
+        """Read stats.customer and customers from the beginning, forever, into the view, and
+        scores.customer into the digests of what is published."""
         s = self.rt.settings
-        names = (s.topic(STATS_CUSTOMER), s.topic(CUSTOMERS))
+        names = (s.topic(STATS_CUSTOMER), s.topic(CUSTOMERS), s.topic(SCORES_CUSTOMER))
         consumer = make_consumer(s, group_id=None, max_poll_records=10_000)
         await consumer.start()
         try:
@@ -406,8 +423,10 @@ class ScoringStage:
                     for rec in records:
                         if tp.topic == names[0]:
                             self.view.apply_stats_message(rec.value)
-                        else:
+                        elif tp.topic == names[1]:
                             self.view.apply_profile_message(rec.key, rec.value)
+                        else:
+                            self.apply_score_message(rec.key, rec.value)
                 if behind:
                     behind = {tp for tp in behind if await consumer.position(tp) < end[tp]}
                     if not behind:
@@ -452,7 +471,6 @@ class ScoringStage:
 def register(rt: Runtime) -> ScoringStage:
     stage = ScoringStage(rt, load_model(rt.settings.scoring_model_path))
     rt.on_stats.append(stage.on_stats)
-    rt.app.on_partitions_assigned.connect(stage.on_assigned)
 
     rt.app.task(stage.follow_view_forever)
     rt.app.task(stage.run_passes)
