@@ -149,6 +149,13 @@ def stats_conditions(
 # ---------------------------------------------------------------------- transitions
 
 
+def manager_moved(previous: Mapping[str, Any], manager_id: str | None) -> bool:
+    """The open alert names another manager than the customer's profile now does (the profile
+    arrived after the alert, or the customer was reassigned). A profile without a manager
+    does not take the alert away from the one it has."""
+    return manager_id is not None and previous.get("manager_id") != manager_id
+
+
 def transition(
     customer_id: str,
     family: str,
@@ -186,6 +193,10 @@ def transition(
         return message("open", firing.severity, firing.rule, firing.reason, firing.evidence)
     assert previous is not None
     if (previous["severity"], previous["rule"]) == (firing.severity, firing.rule):
+        if manager_moved(previous, manager_id):
+            # the customer got a (new) manager: the open alert follows, same status and reason
+            status, reason = previous["status"], previous["reason"]
+            return message(status, firing.severity, firing.rule, reason, firing.evidence)
         return None  # the same condition re-evaluated: no storm
     rose = SEVERITY_RANK[firing.severity] > SEVERITY_RANK[previous["severity"]]
     return message(
@@ -237,6 +248,6 @@ def evaluate_grade(
         reason = f"credit grade downgraded from {from_grade} to {grade}"
         firing = Firing(GRADE_SEVERITY[grade], GRADE_DOWNGRADE, reason, evidence)
     if firing is not None and is_open(previous) and previous is not None:
-        if previous["evidence"].get("to_grade") == grade:
+        if previous["evidence"].get("to_grade") == grade and not manager_moved(previous, manager_id):
             return None
     return transition(customer_id, GRADE_DOWNGRADE, previous, firing, evidence, ts=ts, manager_id=manager_id)

@@ -214,3 +214,30 @@ def test_downgrade_escalates_lowers_and_resolves_against_the_grade_before() -> N
     assert resolved is not None
     assert (resolved["status"], resolved["evidence"]["to_grade"]) == ("resolved", "A")
     assert evaluate_grade("c1", "A", "A", resolved, ts=TS) is None
+
+
+def test_an_open_alert_follows_the_customers_manager() -> None:
+    """The profile arrived after the alert opened (no manager yet), then the customer is
+    reassigned: each time the open alert is sent again, same status and reason, new manager;
+    a profile without a manager does not take the alert away; an unchanged one sends nothing."""
+    doc = stats(days=45)
+    (opened,) = evaluate(doc, {}, T, manager_id=None)
+    assert (opened["status"], opened["manager_id"]) == ("open", None)
+    (followed,) = evaluate(doc, {"overdue": opened}, T, manager_id="m-1")
+    assert (followed["status"], followed["reason"], followed["manager_id"]) == (
+        "open",
+        opened["reason"],
+        "m-1",
+    )
+    assert evaluate(doc, {"overdue": followed}, T, manager_id="m-1") == []
+    assert evaluate(doc, {"overdue": followed}, T, manager_id=None) == []
+    (moved,) = evaluate(doc, {"overdue": followed}, T, manager_id="m-2")
+    assert moved["manager_id"] == "m-2"
+    CreditAlert.model_validate(moved)
+
+    grade = evaluate_grade("c1", "A", "C", None, ts=TS, manager_id=None)
+    assert grade is not None and grade["manager_id"] is None
+    again = evaluate_grade("c1", "C", "C", grade, ts=TS, manager_id="m-1")
+    assert again is not None
+    assert (again["status"], again["severity"], again["manager_id"]) == ("open", "major", "m-1")
+    assert evaluate_grade("c1", "C", "C", again, ts=TS, manager_id="m-1") is None
