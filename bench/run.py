@@ -203,19 +203,23 @@ def rss_bytes(worker: WorkerProcess) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def applied(workers: Sequence[WorkerProcess]) -> int:
+async def counted(workers: Sequence[WorkerProcess], name: str = "readings_applied") -> int:
     total = 0
     for w in workers:
         c = await w.counters()
-        total += int(c["counters"].get("readings_applied", 0))
+        total += int(c["counters"].get(name, 0))
     return total
 
 
 async def wait_applied(
-    workers: Sequence[WorkerProcess], expected: int, within_s: float, poll_s: float = 0.1
+    workers: Sequence[WorkerProcess],
+    expected: int,
+    within_s: float,
+    poll_s: float = 0.1,
+    counter: str = "readings_applied",
 ) -> tuple[float, float]:
-    """Poll until the workers together applied ``expected`` readings: (time of the first
-    applied reading, time of the last), perf_counter seconds."""
+    """Poll until the workers together count ``expected`` (readings applied): (time of the
+    first, time of the last), perf_counter seconds."""
     t_first: float | None = None
     deadline = time.monotonic() + within_s
     n = 0
@@ -224,7 +228,7 @@ async def wait_applied(
             if not w.running:
                 raise RuntimeError(f"worker exited:\n{w.log_tail()}")
         try:
-            n = await applied(workers)
+            n = await counted(workers, counter)
         except OSError:  # the web server is not up yet
             n = 0
         now = time.perf_counter()
@@ -234,7 +238,7 @@ async def wait_applied(
             assert t_first is not None
             return t_first, now
         await asyncio.sleep(poll_s)
-    raise TimeoutError(f"workers applied {n:,} of {expected:,} within {within_s:.0f} s")
+    raise TimeoutError(f"workers counted {n:,} of {expected:,} {counter} within {within_s:.0f} s")
 
 
 def worker_settings(settings: Settings, name: str, port_offset: int) -> Settings:
@@ -309,15 +313,19 @@ def full_state_bytes() -> int:
 
 
 async def pipeline_phase(
-    settings: Settings, readings: Pairs, out_dir: Path
-) -> tuple[WorkerProcess, float, int]:
-    """The worker reads the whole topic; returns it running, its rate and its RSS."""
+    settings: Settings, readings: Pairs, customers: int, out_dir: Path
+) -> tuple[WorkerProcess, float, float, int]:
+    """The worker starts with the customer profiles in place (as in production: profiles long
+    before readings) and has applied them; then the readings are published and it reads them.
+    Returns the worker (running), its rate, the publishing time and its RSS."""
     worker = WorkerProcess(settings, out_dir / "worker.log").start()
     await worker.wait_ready(within_s=300)
+    await wait_applied([worker], customers, within_s=1800, counter="profiles_applied")
+    pub_s = await publish(settings, contract.METER_READINGS, readings)
     t_first, t_last = await wait_applied([worker], len(readings), within_s=7200)
     rps = (len(readings) - 1) / max(t_last - t_first, 1e-9)
     await asyncio.sleep(3.0)  # let the last batch's stats and the scoring catch up
-    return worker, rps, rss_bytes(worker)
+    return worker, rps, pub_s, rss_bytes(worker)
 
 
 async def recovery_phase(
@@ -419,6 +427,7 @@ async def scaling_phase(base: Settings, args: argparse.Namespace, out_dir: Path)
                 for w in workers:
                     await w.wait_ready(within_s=300)
                 await asyncio.sleep(settings.kafka_session_timeout_s)
+            await wait_applied(workers, len(profiles), within_s=1800, counter="profiles_applied")
             await publish(settings, contract.METER_READINGS, readings)
             t_first, t_last = await wait_applied(workers, len(readings), within_s=7200)
             rates[n_workers] = (len(readings) - 1) / max(t_last - t_first, 1e-9)
@@ -477,6 +486,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "kafka_bootstrap": settings.kafka_bootstrap,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "customers": args.customers,
         "intervals_per_customer": args.intervals,
@@ -490,33 +500,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     gen_s = time.perf_counter() - t0
     print(f"generated {len(readings):,} readings for {args.customers:,} customers in {gen_s:.1f} s")
     await publish(settings, contract.CUSTOMERS, profiles)  # PF standards and tariffs, as in production
-    pub_s = await publish(settings, contract.METER_READINGS, readings)
-    print(f"published in {pub_s:.1f} s ({len(readings) / pub_s:,.0f}/s)")
     probes = Probes(readings)
 
     def show(name: str, value: float, unit: str = "readings/s") -> None:
         print(f"{name:<44}{value:>14,.0f} {unit}")
 
     try:
-        if "raw" not in skip:
-            r["raw_consumer_rps"] = round(await raw_consumer_rps(settings, len(readings)))
-            show("raw aiokafka consumer (decode only)", r["raw_consumer_rps"])
-        if "floor" not in skip:
-            r["faust_floor_rps"] = round(await faust_floor_rps(settings, len(readings), out_dir))
-            show("Faust agent that only decodes", r["faust_floor_rps"])
-        if "naive" not in skip:
-            from bench.naive_faust import naive_faust_rps
-
-            r["naive_faust_rps"] = round(await naive_faust_rps(settings, len(readings), out_dir))
-            show("naive per-message Faust agent", r["naive_faust_rps"])
-        if "quix" not in skip:
-            from bench.quix_peer import quix_rps
-
-            r["quix_rps"] = round(await quix_rps(settings, len(readings), out_dir))
-            show("Quix Streams daily LF/PF", r["quix_rps"])
+        # the pipeline first: its worker applies the profiles, then the readings are published
+        # to the topic and it reads them; the baselines then read the same topic from the start
         if "pipeline" not in skip:
             r["rss_idle_worker_bytes"] = await idle_rss(settings, out_dir)
-            worker, rps, rss = await pipeline_phase(settings, readings, out_dir)
+            worker, rps, pub_s, rss = await pipeline_phase(settings, readings, args.customers, out_dir)
+            print(f"published in {pub_s:.1f} s ({len(readings) / pub_s:,.0f}/s), while the worker read them")
             r["pipeline_rps"] = round(rps)
             show("gridpulse pipeline", rps)
             r["rss_worker_bytes"] = rss
@@ -540,6 +535,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"{label:<44}{r['stats_latency_p99_s']:>14.3f} s")
             finally:
                 worker.stop()
+        else:
+            pub_s = await publish(settings, contract.METER_READINGS, readings)
+            print(f"published in {pub_s:.1f} s ({len(readings) / pub_s:,.0f}/s)")
+        # the baselines read exactly the original readings (the probes come after them)
+        n = len(readings)
+        if "raw" not in skip:
+            r["raw_consumer_rps"] = round(await raw_consumer_rps(settings, n))
+            show("raw aiokafka consumer (decode only)", r["raw_consumer_rps"])
+        if "floor" not in skip:
+            r["faust_floor_rps"] = round(await faust_floor_rps(settings, n, out_dir))
+            show("Faust agent that only decodes", r["faust_floor_rps"])
+        if "naive" not in skip:
+            from bench.naive_faust import naive_faust_rps
+
+            r["naive_faust_rps"] = round(await naive_faust_rps(settings, n, out_dir))
+            show("naive per-message Faust agent", r["naive_faust_rps"])
+        if "quix" not in skip:
+            from bench.quix_peer import quix_rps
+
+            r["quix_rps"] = round(await quix_rps(settings, n, out_dir))
+            show("Quix Streams daily LF/PF", r["quix_rps"])
         if "outage" not in skip:
             from bench.outage_bench import main_async as outage_main
 
@@ -552,6 +568,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             await delete_run_topics(settings, run)
             shutil.rmtree(out_dir / "faust", ignore_errors=True)
+    r["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     for key in ("naive_faust_rps", "quix_rps", "raw_consumer_rps", "faust_floor_rps"):
         if key in r and "pipeline_rps" in r:
             r[f"pipeline_vs_{key.removesuffix('_rps')}"] = round(r["pipeline_rps"] / r[key], 3)
