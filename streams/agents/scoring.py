@@ -221,8 +221,17 @@ def score_against(
     return to_documents(pop, score_arrays(pop, config, state))
 
 
+# What a score is: the raw indicator values and the event time behind them are carried along
+# but move with every reading; republishing on those would send every customer's score again
+# after every batch and every pass (100,000 messages per pass at 100,000 customers).
+NOT_THE_SCORE = frozenset({"indicators", "ts"})
+
+
 def score_digest(score: Mapping[str, Any]) -> bytes:
-    return hashlib.blake2b(orjson.dumps(score, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    """Digest of what decides a republication: the 1-5 scores, the values, quadrant, grades,
+    tier and model version — not the raw indicators or the time stamp."""
+    decisive = {k: v for k, v in score.items() if k not in NOT_THE_SCORE}
+    return hashlib.blake2b(orjson.dumps(decisive, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 def changed_scores(scores: Iterable[dict[str, Any]], published: dict[str, bytes]) -> list[dict[str, Any]]:

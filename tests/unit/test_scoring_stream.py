@@ -90,15 +90,23 @@ def test_only_changed_scores_are_republished_after_a_pass(population) -> None:
     docs, profiles = population
     published: dict[str, bytes] = {}
     changed_scores(run_population(docs, profiles).documents, published)
-    # one customer's consumption triples: the breakpoints move for some others too
+    # a slight change of one customer's consumption moves its raw indicator, not its score:
+    # nothing is republished (the raw indicators ride along, they do not decide)
     moved = copy.deepcopy(docs)
-    moved[0]["d30"]["kwh"] *= 3
-    second = run_population(moved, profiles).documents
+    moved[0]["d30"]["kwh"] *= 1.0001
     before = {cid: d for cid, d in published.items()}
+    assert changed_scores(run_population(moved, profiles).documents, published) == []
+    assert published == before
+    # the smallest consumer becomes ten times the largest: its score changes, and the
+    # breakpoints move for some others too
+    kwh = [d["d30"]["kwh"] or 0.0 for d in docs]
+    small = min(range(len(docs)), key=kwh.__getitem__)
+    moved[small]["d30"]["kwh"] = max(kwh) * 10
+    second = run_population(moved, profiles).documents
     out = changed_scores(second, published)
     assert 0 < len(out) < len(docs)
     ids = {s["customer_id"] for s in out}
-    assert docs[0]["customer_id"] in ids
+    assert docs[small]["customer_id"] in ids
     for s in second:
         changed = published[s["customer_id"]] != before[s["customer_id"]]
         assert changed == (s["customer_id"] in ids)
