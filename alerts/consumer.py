@@ -68,6 +68,10 @@ DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # server gone, connection lost
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
     asyncpg.InterfaceError,  # a pooled connection closed underneath us
+    # an idle pooled connection that has just read the server's shutdown notice (FATAL
+    # admin_shutdown) is left in an error state; the next query on it fails with "cannot switch
+    # to state ..; another operation (2) is in progress" before the closed socket is noticed
+    asyncpg.InternalClientError,
 )
 # The database refuses this one alert: log, count, go on with the others.
 ALERT_REJECTED: tuple[type[BaseException], ...] = (
@@ -295,7 +299,10 @@ class AlertsConsumer:
         self.counters.batches += 1
         self._submit(notifications)
         if attempt:
-            await self._resend_pending()  # stamps that failed during the outage
+            try:
+                await self._resend_pending()  # stamps that failed during the outage
+            except DB_UNAVAILABLE as exc:  # gone again: the periodic rescan will do it
+                log.warning("alerts-consumer: outbox rescan skipped, database unavailable: %r", exc)
 
     async def _keepalive(
         self, consumer: AIOKafkaConsumer, seconds: float
@@ -429,11 +436,34 @@ class AlertsConsumer:
     async def _finish(
         self, notification: Notification, delivered: bool, attempts: int, error: str | None
     ) -> None:
+        """Stamp the outbox row. While the database is away the stamp is retried with the
+        store's backoff and the notification stays in flight, so the outbox rescan does not
+        send it again: a notification delivered during an outage is stamped once the database
+        is back, not delivered twice. Only a stop in the meantime leaves the row pending (it is
+        sent again at the next start: at least once)."""
         assert self._pool is not None
-        async with self._pool.acquire(timeout=10) as conn:
-            await finish_notification(
-                conn, notification.id, delivered=delivered, attempts=attempts, error=error
-            )
+        attempt = 0
+        while True:
+            try:
+                async with self._pool.acquire(timeout=10) as conn:
+                    await finish_notification(
+                        conn, notification.id, delivered=delivered, attempts=attempts, error=error
+                    )
+                return
+            except DB_UNAVAILABLE as exc:
+                if self._stop.is_set():
+                    raise
+                attempt += 1
+                delay = self._db_delay(attempt)
+                log.log(
+                    logging.WARNING if attempt == 1 else logging.DEBUG,  # one line per notification
+                    "alerts-consumer: cannot stamp notification %s (%r); retry %d in %.1f s",
+                    notification.id,
+                    exc,
+                    attempt,
+                    delay,
+                )
+                await self._sleep(delay)
 
 
 async def run_alerts_consumer(settings: Settings, stop: asyncio.Event | None = None) -> ConsumerCounters:
