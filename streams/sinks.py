@@ -3,11 +3,14 @@
 Redis is a lookup cache, not the system of record: the topics are. So the sink never blocks
 or fails the pipeline. Snapshots are coalesced per customer (only the newest is kept) and
 written in one pipeline per flush; when Redis is away they wait in memory — at most one
-entry per customer — and the next flush after Redis returns catches up.
+entry per customer — and the next flush after Redis returns catches up (the worker also
+flushes a waiting backlog every second, so an idle pipeline catches up too:
+streams/agents/__init__.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -39,6 +42,9 @@ class RedisHashSink:
         self._pending: dict[str, Any] = {}  # entity id -> what _write needs (newest wins)
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
+        # one flush at a time: two snapshots of a customer written on two connections at once
+        # could land out of order and leave the older one in Redis
+        self._flushing = asyncio.Lock()
         self.written = 0
         self.failures = 0
 
@@ -54,6 +60,10 @@ class RedisHashSink:
 
     async def flush(self) -> bool:
         """Write everything pending; False (and keep it) when Redis does not answer."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         if not self._pending or time.monotonic() < self._down_until:
             return not self._pending
         batch, self._pending = self._pending, {}

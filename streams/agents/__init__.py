@@ -17,9 +17,18 @@ def register_all(app: faust.App, settings: Settings, topics: Topics) -> Runtime:
     readings.register(rt)
     billing.register(rt)
     history.register(rt)
-    scoring.register(rt)
+    stage = scoring.register(rt)
     credit_alerts.register(rt)
     outages.register(rt)
     web.register(rt)
+
+    @app.timer(interval=1.0)
+    async def redis_catch_up() -> None:
+        # the sinks flush when an agent publishes: snapshots that waited while Redis was away
+        # must not wait for their customer's next publication once it is back
+        for sink in (rt.redis, stage.redis):
+            if sink.backlog:
+                await sink.flush()
+
     app.gp_runtime = rt  # type: ignore[attr-defined]
     return rt
