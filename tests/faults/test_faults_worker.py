@@ -1,0 +1,409 @@
+"""Fault scenarios around the worker: SIGKILL mid-stream, Redis away, a 5 % mix of bad input.
+
+1. The worker is killed with SIGKILL ``scale.kills`` times while readings stream in and is
+   restarted each time with the same app id and data directory: every customer's final
+   ``stats.customer`` equals the numpy reference, no reading lost or counted twice.
+2. Redis is stopped mid-stream: the pipeline keeps going (counters advance, ``stats.customer``
+   keeps being published), and once Redis is back every customer's hash catches up with its
+   last ``stats.customer`` document.
+3. A 5 % mix of malformed, impossible and duplicate readings: every bad one is in
+   ``meter.readings.dlq`` with its reason, every duplicate counted as one, every valid reading
+   applied exactly once.
+
+Each scenario counts what it sent itself (from the simulator's labels, not from the worker)
+and records sent / lost / duplicated with ``fault_report`` before asserting both are 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import TopicPartition
+
+from gridpulse.settings import Settings
+from gridpulse.workerproc import WorkerProcess
+from schemas import topics as contract
+from schemas.models import DeadLetter
+from simulator.run import Message
+from streams.kafka import make_admin, make_consumer, read_all, read_latest
+from streams.sinks import flatten
+from tests.faults.conftest import Scale, stack
+from tests.integration.helpers import eventually, produce
+from tests.integration.test_statistics import (
+    SHANGHAI,
+    distinct_intervals,
+    final_stats,
+    seeds_by_customer,
+    send,
+    simulate,
+    valid_by_customer,
+)
+from tests.stats_check import assert_stats_match
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1800)]
+
+READINGS = contract.METER_READINGS
+
+
+# ---------------------------------------------------------------------------- shared steps
+
+
+def split_readings(messages: list[Message]) -> tuple[list[Message], list[Message]]:
+    """(the meter readings in delivery order, everything else: profiles, history, billing)."""
+    readings = [m for m in messages if m.topic.endswith(READINGS)]
+    return readings, [m for m in messages if not m.topic.endswith(READINGS)]
+
+
+def pairs(messages: Sequence[Message]) -> list[tuple[bytes | None, bytes | None]]:
+    return [(m.key, m.value) for m in messages]
+
+
+async def send_paced(settings: Settings, messages: Sequence[Message], span_s: float, chunks: int) -> None:
+    """Send ``messages`` to meter.readings in ``chunks`` equal parts spread over ``span_s``: a live
+    stream rather than one burst, so a fault lands in the middle of it."""
+    t0 = time.monotonic()
+    size = -(-len(messages) // chunks)
+    for i, at in enumerate(range(0, len(messages), size)):
+        await produce(settings, READINGS, pairs(messages[at : at + size]))
+        await asyncio.sleep(max(0.0, t0 + span_s * (i + 1) / chunks - time.monotonic()))
+
+
+STALL_S = 120.0  # a wait fails when nothing moved for this long, however long it took before
+
+
+async def while_moving(check: Callable[[], Awaitable[tuple[bool, object]]], what: str) -> None:
+    """``helpers.eventually`` for a pipeline whose speed the scale decides: ``check`` returns
+    (done, a progress mark); give up only when the mark stood still for STALL_S (a stuck
+    worker), not after a fixed time."""
+    mark: object = None
+    since = time.monotonic()
+    while True:
+        done, now = await check()
+        if done:
+            return
+        if now != mark:
+            mark, since = now, time.monotonic()
+        elif time.monotonic() - since > STALL_S:
+            raise AssertionError(f"no progress for {STALL_S:.0f} s: {what} (stuck at {mark})")
+        await asyncio.sleep(0.3)
+
+
+async def committed(settings: Settings, topic: str) -> tuple[bool, object]:
+    """(has the worker's consumer group committed every offset of ``topic``, the offsets it
+    has): everything in it processed and its output flushed (offsets are committed only after)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    consumer = make_consumer(settings)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.topic(topic), p) for p in range(settings.topic_partitions)]
+        end = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    at = {tp.partition: offsets[tp].offset for tp in tps if tp in offsets}
+    return all(at.get(tp.partition, 0) >= end[tp] for tp in tps), at
+
+
+async def settled_stats(settings: Settings, expected: dict[str, int]) -> dict[str, Any]:
+    """The latest stats.customer per customer once the worker has committed every reading and
+    each customer has its ``expected`` d30 intervals; what there is when that never comes
+    (so a loss is counted and reported, not only timed out on)."""
+    try:
+        await while_moving(lambda: committed(settings, READINGS), "every reading committed")
+        return await final_stats(settings, expected, "d30", within_s=30)
+    except AssertionError:
+        return await read_latest(settings, contract.STATS_CUSTOMER, "customer_id")
+
+
+async def wait_applied(worker: WorkerProcess, n: int, what: str) -> int:
+    """Until ``worker`` has applied ``n`` readings; how many it had when last seen."""
+    seen = 0
+
+    async def reached() -> tuple[bool, object]:
+        nonlocal seen
+        try:
+            seen = (await worker.counters())["counters"].get("readings_applied", 0)
+        except OSError:  # deep in a batch: ask again
+            pass
+        return seen >= n, seen
+
+    await while_moving(reached, what)
+    return seen
+
+
+def reading_balance(docs: dict[str, Any], expected: dict[str, int]) -> tuple[int, int]:
+    """(lost, duplicated) readings: per customer, the intervals its d30 window is missing or has
+    more than the distinct readings sent (a reading counted twice adds an interval)."""
+    lost = duplicated = 0
+    for cid, n in expected.items():
+        got = docs[cid]["d30"]["intervals"] if cid in docs else 0
+        lost += max(0, n - got)
+        duplicated += max(0, got - n)
+    return lost, duplicated
+
+
+def kwh_sent(readings: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Per customer, the kWh of its distinct readings (first of each meter and interval)."""
+    out: dict[str, float] = {}
+    for cid, rows in readings.items():
+        first = {(r["meter_id"], r["ts"]): r["kwh"] for r in reversed(rows)}
+        out[cid] = sum(first.values())
+    return out
+
+
+def kwh_off(docs: dict[str, Any], want: dict[str, float]) -> list[str]:
+    """The customers whose d30 kWh is not the kWh they were sent."""
+    return [
+        cid
+        for cid, kwh in want.items()
+        if cid not in docs or docs[cid]["d30"]["kwh"] != pytest.approx(kwh, rel=1e-9, abs=1e-6)
+    ]
+
+
+# ---------------------------------------------------------------------------- 1. SIGKILL
+
+
+async def test_worker_sigkilled_mid_stream_restarts_with_reference_stats(
+    topics, worker_factory, scale: Scale, fault_report
+):
+    settings = topics.model_copy(update={"batch_max": 500, "batch_within_s": 0.2})
+    messages = simulate(
+        settings,
+        customers=scale.customers,
+        days=scale.intervals / 96,
+        seed=21,
+        bad_share=0.0,
+        duplicate_share=0.02,
+        late_share=0.03,
+        billing_history_months=2,
+    )
+    reading_msgs, others = split_readings(messages)
+    readings = valid_by_customer(messages, READINGS)
+    billing = valid_by_customer(messages, contract.BILLING_EVENTS)
+    expected = distinct_intervals(readings)
+    total = sum(expected.values())
+
+    await send(settings, others)  # profiles, consumption history and billing first
+    worker = worker_factory(settings).start()
+    await worker.wait_ready()
+    # a live stream long enough for kills and restarts to land in the middle of it (at full
+    # scale the worker is slower than 800 readings/s: the last kills land in its backlog)
+    span_s = max(12.0 * (scale.kills + 1), total / 800)
+    producing = asyncio.create_task(send_paced(settings, reading_msgs, span_s, chunks=20 * (scale.kills + 1)))
+
+    applied_before = 0  # readings applied by the killed workers, as last seen
+    kills: list[dict[str, Any]] = []
+    for k in range(1, scale.kills + 1):
+        target = total * k // (scale.kills + 1)
+        what = f"kill {k}: {target} of {total} readings applied"
+        seen = await wait_applied(worker, target - applied_before, what)
+        worker.kill()  # SIGKILL: no commit, no flush, no goodbye
+        applied_before += seen
+        kills.append({"at_applied": applied_before, "producing": not producing.done()})
+        worker = worker_factory(settings).start()  # same app id, same data dir
+        await worker.wait_ready(within_s=180)
+    await producing
+
+    latest = await settled_stats(settings, expected)
+    lost, duplicated = reading_balance(latest, expected)
+    off = kwh_off(latest, kwh_sent(readings))
+    counters = (await worker.counters())["counters"]
+    fault_report(
+        sent=total,
+        lost=lost,
+        duplicated=duplicated,
+        messages=len(reading_msgs),
+        customers=len(expected),
+        kills=kills,
+        kwh_mismatch=len(off),
+        last_worker_applied=counters.get("readings_applied", 0),
+        last_worker_duplicates=counters.get("readings_duplicate", 0),
+    )
+    assert lost == 0
+    assert duplicated == 0
+    assert not off
+    assert len(kills) == scale.kills
+    seeds = seeds_by_customer(messages)
+    for cid, rows in readings.items():
+        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
+
+
+# ---------------------------------------------------------------------------- 2. Redis away
+
+
+async def redis_docs(settings: Settings, cids: Sequence[str]) -> dict[str, Any]:
+    """Every customer's Redis hash (decoded), {} for a customer without one. A new connection
+    each time: the scenario restarts Redis under it."""
+    client = aioredis.from_url(settings.redis_url)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for cid in cids:
+                pipe.hgetall(f"{settings.topic_prefix}gp:stats:{cid}")
+            got = await pipe.execute()
+    finally:
+        await client.aclose()
+    return {cid: {k.decode(): v.decode() for k, v in h.items()} for cid, h in zip(cids, got, strict=True)}
+
+
+async def test_redis_stopped_pipeline_keeps_going_and_snapshot_catches_up(
+    topics, redis_settings, worker_factory, scale: Scale, fault_report
+):
+    settings = topics.model_copy(update={"batch_max": 500, "batch_within_s": 0.2})
+    messages = simulate(
+        settings,
+        customers=scale.customers,
+        days=scale.intervals / 96,
+        seed=22,
+        bad_share=0.0,
+        duplicate_share=0.0,
+        late_share=0.0,
+        billing=False,
+    )
+    reading_msgs, others = split_readings(messages)
+    readings = valid_by_customer(messages, READINGS)
+    expected = distinct_intervals(readings)
+    cids = sorted(expected)
+    total = sum(expected.values())
+    half = len(reading_msgs) // 2  # readings go out interval by interval: every customer in both
+
+    worker = worker_factory(settings).start()
+    try:
+        await worker.wait_ready()
+        await send(settings, others)
+        await produce(settings, READINGS, pairs(reading_msgs[:half]))
+
+        await wait_applied(worker, half, "the first half applied")
+
+        async def redis_has_all() -> bool:
+            return all(await redis_docs(settings, cids))
+
+        await eventually(redis_has_all, 30, "Redis holds every customer before it is stopped")
+
+        stack("down", "redis")  # no persistence: it comes back empty
+        try:
+            before = (await worker.counters())["counters"]
+            await send_paced(settings, reading_msgs[half:], span_s=5.0, chunks=5)
+            await wait_applied(worker, total, "every reading applied")
+            during = await worker.counters()
+            # the pipeline kept going: statistics published, to Kafka, while the sink waited
+            assert during["counters"]["stats_published"] > before["stats_published"]
+            assert during["redis_backlog"] > 0
+            published = await settled_stats(settings, expected)
+            assert reading_balance(published, expected) == (0, 0)
+        finally:
+            stack("up", "redis")
+
+        redis_back = time.monotonic()
+
+        async def caught_up() -> bool:
+            stored = await redis_docs(settings, cids)
+            return all(stored[c] == flatten(published[c]) for c in cids)
+
+        try:
+            await eventually(caught_up, 30, "every Redis hash equals its last stats.customer")
+        except AssertionError:
+            pass  # counted and reported below
+        catch_up_s = round(time.monotonic() - redis_back, 1)
+        # nothing was sent since: the last stats.customer documents are still those
+        latest = await read_latest(settings, contract.STATS_CUSTOMER, "customer_id")
+        stored = await redis_docs(settings, cids)
+        snapshot = {c: orjson.loads(h["doc"]) for c, h in stored.items() if h}
+        lost, duplicated = reading_balance(snapshot, expected)
+        stale = [c for c in cids if stored[c] != flatten(latest.get(c, {}))]
+        after = await worker.counters()
+        fault_report(
+            sent=total,
+            lost=lost,
+            duplicated=duplicated,
+            customers=len(cids),
+            sent_while_redis_down=len(reading_msgs) - half,
+            backlog_while_down=during["redis_backlog"],
+            redis_catch_up_s=catch_up_s,
+            stale_hashes=len(stale),
+        )
+        assert lost == 0
+        assert duplicated == 0
+        assert not stale, f"{len(stale)} Redis hashes differ from their last stats.customer: {stale[:5]}"
+        assert after["redis_backlog"] == 0
+        assert worker.running
+    finally:
+        client = aioredis.from_url(settings.redis_url)
+        await client.delete(*(f"{settings.topic_prefix}gp:stats:{c}" for c in cids))
+        await client.aclose()
+
+
+# ---------------------------------------------------------------------------- 3. bad input
+
+
+async def test_five_percent_bad_input_in_dlq_or_deduplicated_valid_counted_once(
+    topics, worker_factory, scale: Scale, fault_report
+):
+    settings = topics
+    # per valid reading: 3.2 % corrupted copies (malformed JSON or UTF-8, wrong types, missing
+    # fields, negative energy, clock years ahead) and 2.1 % head-end re-sends: ~5 % of messages
+    messages = simulate(
+        settings,
+        customers=scale.customers,
+        days=scale.intervals / 96,
+        seed=23,
+        bad_share=0.032,
+        duplicate_share=0.021,
+        late_share=0.02,
+        billing=False,
+    )
+    reading_msgs, others = split_readings(messages)
+    outcomes = Counter(m.outcome for m in reading_msgs)
+    bad = Counter((m.outcome, m.value) for m in reading_msgs if m.outcome not in ("valid", "duplicate"))
+    readings = valid_by_customer(messages, READINGS)
+    expected = distinct_intervals(readings)
+    assert sum(expected.values()) == outcomes["valid"]  # the simulator's labels are consistent
+    bad_share = (len(reading_msgs) - outcomes["valid"]) / len(reading_msgs)
+
+    worker = worker_factory(settings).start()
+    await worker.wait_ready()
+    await send(settings, others)
+    await produce(settings, READINGS, pairs(reading_msgs))
+
+    await while_moving(lambda: committed(settings, READINGS), "every message read")
+    counters = await worker.counters()
+    dlq = [orjson.loads(r.value) for r in await read_all(settings, settings.topic(contract.dlq(READINGS)))]
+    in_dlq = Counter((d["error"], base64.b64decode(d["raw"])) for d in dlq)
+    latest = await settled_stats(settings, expected)
+    lost, duplicated = reading_balance(latest, expected)
+    off = kwh_off(latest, kwh_sent(readings))
+    fault_report(
+        sent=len(reading_msgs),
+        lost=lost + sum((bad - in_dlq).values()),  # valid readings not counted + bad ones not in the DLQ
+        duplicated=duplicated + sum((in_dlq - bad).values()),  # counted twice + dead-lettered twice
+        bad_share=round(bad_share, 4),
+        outcomes=dict(outcomes),
+        dead_letters=counters["dead_letters"].get(READINGS, {}),
+        duplicates_counted=counters["counters"].get("readings_duplicate", 0),
+        kwh_mismatch=len(off),
+    )
+    assert lost == 0 and in_dlq == bad
+    assert duplicated == 0
+    assert 0.045 < bad_share < 0.055
+    # every bad message in the DLQ with its reason and context, byte for byte
+    for d in dlq:
+        DeadLetter.model_validate(d)
+        assert d["detail"] and d["topic"] == settings.topic(READINGS) and d["offset"] >= 0
+    dead = {k: n for k, n in outcomes.items() if k not in ("valid", "duplicate")}
+    assert counters["dead_letters"].get(READINGS, {}) == dead
+    # every duplicate recognised as one, every valid reading applied exactly once
+    assert counters["counters"]["readings_duplicate"] == outcomes["duplicate"]
+    assert counters["counters"]["readings_applied"] == outcomes["valid"]
+    assert not off, f"kWh differs from the valid readings sent for {off[:5]}"
+    assert worker.running
