@@ -529,6 +529,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     print(f"{'recovery, rebuilt from the changelog':<44}{r['recovery_changelog_s']:>14.1f} s")
                 if "latency" not in skip:
+                    # in steady state: the restarted worker has caught up its scoring view and
+                    # made its first population pass (start-up work is not the latency asked for)
+                    await wait_applied([worker], 1, within_s=1800, counter="scoring_passes")
                     await asyncio.sleep(5.0)
                     r.update(await latency_phase(settings, probes, args.latency_rate, args.latency_seconds))
                     label = f"stats latency p99 at {args.latency_rate:g} readings/s"
