@@ -222,7 +222,8 @@ async def wait_applied(
     first, time of the last), perf_counter seconds."""
     t_first: float | None = None
     deadline = time.monotonic() + within_s
-    n = 0
+    n = last_n = 0
+    t_change = time.perf_counter()
     while time.monotonic() < deadline:
         for w in workers:
             if not w.running:
@@ -237,6 +238,12 @@ async def wait_applied(
         if n >= expected:
             assert t_first is not None
             return t_first, now
+        if n != last_n:
+            last_n, t_change = n, now
+        elif t_first is not None and n >= 0.999 * expected and now - t_change > 20:
+            # a reading or two rejected by validation (e.g. demand above 1.5 x contract kVA goes
+            # to the DLQ): done at the last change, not after the wait
+            return t_first, t_change
         await asyncio.sleep(poll_s)
     raise TimeoutError(f"workers counted {n:,} of {expected:,} {counter} within {within_s:.0f} s")
 
