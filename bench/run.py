@@ -53,7 +53,14 @@ from metering.load import LoadState
 from schemas import topics as contract
 from simulator.clock import INTERVAL_S, align_down
 from simulator.run import SimulationOptions, generate
-from streams.kafka import create_contract_topics, delete_topics, make_consumer, make_producer, read_all
+from streams.kafka import (
+    create_contract_topics,
+    delete_topics,
+    delete_topics_with_prefix,
+    make_consumer,
+    make_producer,
+    read_all,
+)
 
 OUT = ROOT / "bench" / "out"
 PHASES = ("raw", "floor", "naive", "quix", "pipeline", "recovery", "latency", "outage", "scaling")
@@ -457,17 +464,8 @@ async def scaling_phase(base: Settings, args: argparse.Namespace, out_dir: Path)
 
 async def delete_run_topics(settings: Settings, run: str) -> None:
     """Every topic of the run: contract topics under its prefix, and the changelogs and
-    assignor topics of its apps (all named after it)."""
-    from streams.kafka import make_admin
-
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(f"{run}.") or run in t.split("-")]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
+    assignor topics of its apps (all named after the run's app id)."""
+    await delete_topics_with_prefix(settings, f"{run}.", f"{settings.app_id}-")
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from gridpulse.settings import Settings
 from gridpulse.workerproc import ROOT, WorkerProcess
 from schemas import topics as contract
 from simulator.run import SimulationOptions, run_simulation
-from streams.kafka import create_contract_topics, delete_topics, read_latest
+from streams.kafka import create_contract_topics, delete_topics, delete_topics_with_prefix, read_latest
 
 DEMO_PREFIX = "demo."
 
@@ -301,13 +301,4 @@ async def _show_redis(settings: Settings, customer_id: str | None) -> None:
 
 async def _delete_internal_topics(settings: Settings) -> None:
     """Faust's changelog topics of the demo app, so a rerun does not restore old state."""
-    from streams.kafka import make_admin
-
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.app_id}-")]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await delete_topics_with_prefix(settings, f"{settings.app_id}-")

@@ -102,6 +102,20 @@ async def delete_topics(settings: Settings, names: list[str]) -> None:
         await admin.close()
 
 
+async def delete_topics_with_prefix(settings: Settings, *prefixes: str) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes`` (an app's changelog and
+    assignor topics, a run's own topics); the names deleted."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
 async def read_all(settings: Settings, topic: str, *, within_s: float = 60.0) -> list[ConsumerRecord]:
     """Every record of a topic (full name) from the beginning to its current end, without a
     consumer group: what a dashboard or a test reads back."""

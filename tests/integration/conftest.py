@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from gridpulse.settings import Settings
 from gridpulse.workerproc import WorkerProcess
-from streams.kafka import create_contract_topics, delete_topics
+from streams.kafka import create_contract_topics, delete_topics, delete_topics_with_prefix
 from tests.conftest import in_ci
 
 pytestmark = pytest.mark.integration
@@ -74,16 +74,7 @@ async def topics(settings: Settings) -> AsyncIterator[Settings]:
 
 async def delete_app_topics(settings: Settings) -> None:
     """The changelog and assignor topics Faust created for the test's app id."""
-    from streams.kafka import make_admin
-
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.app_id}-")]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await delete_topics_with_prefix(settings, f"{settings.app_id}-")
 
 
 @pytest.fixture
