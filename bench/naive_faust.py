@@ -28,7 +28,6 @@ Run by bench/run.py through :func:`naive_faust_rps`, or by hand as a worker proc
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -43,8 +42,9 @@ import faust
 import orjson
 from aiokafka.admin import NewTopic
 
+from bench.proc import run_for_rate
 from gridpulse.settings import Settings, get_settings
-from gridpulse.workerproc import ROOT, worker_env
+from gridpulse.workerproc import worker_env
 from metering.arrears import ArrearsLedger
 from metering.load import LoadState
 from schemas import topics as contract
@@ -235,29 +235,9 @@ async def naive_faust_rps(
         GP_NAIVE_DATA=str(data_dir),
     )
     try:
-        with (out_dir / "naive.log").open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.naive_faust",
-                "worker",
-                "-l",
-                "warn",
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=timeout_s)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-        if proc.returncode != 0 or not out.is_file():
-            tail = (out_dir / "naive.log").read_text(errors="replace").splitlines()[-40:]
-            raise RuntimeError(f"naive agent exited with {proc.returncode}:\n" + "\n".join(tail))
-        return float(out.read_text())
+        return await run_for_rate(
+            ["bench.naive_faust", "worker", "-l", "warn"], env, out_dir / "naive.log", out, timeout_s
+        )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         if not keep:

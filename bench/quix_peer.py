@@ -49,19 +49,18 @@ stops gracefully (the last checkpoint is committed, so the output topic is compl
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import shutil
-import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bench.proc import run_for_rate
 from gridpulse.settings import Settings, get_settings
-from gridpulse.workerproc import ROOT, worker_env
+from gridpulse.workerproc import worker_env
 from schemas import topics as contract
 from streams.kafka import make_admin
 
@@ -236,27 +235,7 @@ async def run_peer(
         GP_QUIX_OUTPUT_TOPIC=output_topic,
         GP_QUIX_STATE=str(out_dir / "quix-state"),
     )
-    log_path = out_dir / "quix.log"
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.quix_peer",
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    if proc.returncode != 0 or not out.exists():
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the Quix peer exited with {proc.returncode} and no rate:\n{tail}")
-    return float(out.read_text())
+    return await run_for_rate(["bench.quix_peer"], env, out_dir / "quix.log", out, timeout_s)
 
 
 async def delete_peer_topics(settings: Settings, group: str, output_topic: str) -> None:

@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.proc import run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
 from metering.load import LoadState
@@ -177,26 +177,12 @@ async def faust_floor_rps(settings: Settings, expected: int, out_dir: Path) -> f
         GP_FLOOR_OUT=str(out),
         GP_FLOOR_DATA=str(out_dir / "floor-data"),
     )
-    with (out_dir / "floor.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.faust_floor",
-            "worker",
-            "-l",
-            "warn",
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
+    try:
+        return await run_for_rate(
+            ["bench.faust_floor", "worker", "-l", "warn"], env, out_dir / "floor.log", out, 1800
         )
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=1800)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-            await delete_topics(settings, [f"{app_id}-__assignor-__leader"])
-    return float(out.read_text())
+    finally:
+        await delete_topics(settings, [f"{app_id}-__assignor-__leader"])
 
 
 # ---------------------------------------------------------------------- the worker
