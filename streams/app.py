@@ -130,6 +130,44 @@ async def track_written_topics(app: faust.App, within_s: float = 60.0) -> None:
         log.error("producer metadata still lacks some of %s after %.0f s: %r", names, within_s, exc)
 
 
+def complete_buffer_flush(buffer: Any) -> None:
+    """Make ``buffer.flush()`` of faust's producer buffer return only once it is empty.
+
+    Table writes (changelog records) and ``send_soon`` messages wait in faust's ProducerBuffer
+    until its background task hands them to aiokafka. Before it commits offsets faust awaits
+    ``producer.flush()``, which flushes this buffer and then aiokafka. But the buffer's flush
+    (``flush_atmost(None)``, faust/transport/producer.py) returns as soon as 0.1 s pass without
+    a message handed over — during a broker hiccup, a leader change or a metadata refresh —
+    with records still in it. The offsets were then committed past state changes that never
+    reached their changelog: a worker SIGKILLed right after loses them for whichever worker
+    rebuilds that partition from the changelog. This flush keeps waiting while messages are
+    queued or one is being handed over; a stopped buffer with messages left still raises.
+
+    Call it on ``app.producer.buffer`` before the producer starts (its task binds the send).
+    """
+    inflight = 0
+    send_pending = buffer._send_pending
+    flush_atmost = buffer.flush_atmost
+
+    async def tracked_send(fut: Any) -> None:
+        nonlocal inflight
+        inflight += 1
+        try:
+            await send_pending(fut)
+        finally:
+            inflight -= 1
+
+    async def flush() -> None:
+        while buffer.size or inflight:
+            if buffer.size:
+                await flush_atmost(None)  # waits up to 0.1 s per message handed over
+            else:  # the last one is being handed over (metadata wait, leader change)
+                await asyncio.sleep(0.005)
+
+    buffer._send_pending = tracked_send
+    buffer.flush = flush
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> faust.App:
     s = settings or get_settings()
     conf: dict[str, Any] = {
@@ -161,6 +199,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> faust.App:
     conf.update(overrides)
     app = faust.App(s.app_id, **conf)
     app.gp_settings = s  # type: ignore[attr-defined]
+    complete_buffer_flush(app.producer.buffer)
     app.gp_topics = declare_topics(app, s)  # type: ignore[attr-defined]
 
     from streams.agents import register_all

@@ -176,7 +176,8 @@ class Runtime:
             cid = doc["customer_id"]
             raw = orjson.dumps(doc)
             # buffered, not awaited one by one: faust flushes its producer before it commits
-            # offsets, exactly as for the changelog writes (faust.transport.consumer)
+            # offsets, exactly as for the changelog writes (faust.transport.consumer; the
+            # buffer's flush waits for every message: streams.app.complete_buffer_flush)
             self.topics.stats.send_soon(key=cid.encode(), value=raw)
             self.redis.add(cid, doc, raw)
             published.append(doc)
