@@ -3,7 +3,7 @@ batches with ``take_events``, exactly like the pipeline's agent but with no work
 gridpulse's agent does, it cannot beat this on the same broker and machine.
 
 Run by bench/run.py as a worker process:
-    GP_FLOOR_TOPIC=... GP_FLOOR_N=... GP_FLOOR_OUT=... python -m bench.faust_floor worker -l warn
+    GP_FLOOR_TOPIC=... GP_FLOOR_N=... GP_FLOOR_OUT=... python -m bench.faust_floor worker -l info
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ month windows, consumption and hourly profile do not depend on a profile and are
 
 Run by bench/run.py through :func:`naive_faust_rps`, or by hand as a worker process:
     GP_NAIVE_TOPIC=... GP_NAIVE_N=... GP_NAIVE_OUT=... GP_NAIVE_DATA=... \\
-        python -m bench.naive_faust worker -l warn
+        python -m bench.naive_faust worker -l info
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import faust
 import orjson
 from aiokafka.admin import NewTopic
 
-from bench.proc import run_for_rate
+from bench.proc import FAUST_WORKER, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import worker_env
 from metering.arrears import ArrearsLedger
@@ -268,7 +268,7 @@ async def naive_faust_rps(
     )
     try:
         return await run_for_rate(
-            ["bench.naive_faust", "worker", "-l", "warn"], env, out_dir / "naive.log", out, timeout_s
+            ["bench.naive_faust", *FAUST_WORKER], env, out_dir / "naive.log", out, timeout_s
         )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

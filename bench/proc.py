@@ -9,6 +9,11 @@ from pathlib import Path
 
 from gridpulse.workerproc import ROOT
 
+# a Faust baseline's worker runs at info: at warning, faust's start-up spinner turns the root
+# logger to DEBUG (a record built per message sent), which the pipeline's worker does not pay
+# either (gridpulse.cli.make_worker)
+FAUST_WORKER = ["worker", "-l", "info"]
+
 
 async def run_for_rate(
     args: list[str], env: dict[str, str], log_path: Path, out: Path, timeout_s: float

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.proc import run_for_rate
+from bench.proc import FAUST_WORKER, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
 from metering.load import LoadState
@@ -178,9 +178,7 @@ async def faust_floor_rps(settings: Settings, expected: int, out_dir: Path) -> f
         GP_FLOOR_DATA=str(out_dir / "floor-data"),
     )
     try:
-        return await run_for_rate(
-            ["bench.faust_floor", "worker", "-l", "warn"], env, out_dir / "floor.log", out, 1800
-        )
+        return await run_for_rate(["bench.faust_floor", *FAUST_WORKER], env, out_dir / "floor.log", out, 1800)
     finally:
         await delete_topics(settings, [f"{app_id}-__assignor-__leader"])
 

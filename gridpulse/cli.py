@@ -15,19 +15,33 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from gridpulse.settings import Settings, get_settings
 
 
-def _cmd_worker(args: argparse.Namespace) -> int:
+def make_worker(app: Any, loglevel: str, logfile: str | None) -> Any:
+    """faust's Worker for ``app``, without its start-up spinner.
+
+    With a log level of warning or above faust keeps the spinner, and to spin it on every log
+    record it sets the root logger to DEBUG (faust/worker.py, _setup_spinner_handler): every
+    ``logger.debug`` in faust, mode and aiokafka then built a record on the hot path (one per
+    message sent: 4 % of a worker's CPU). Without the spinner the root logger has the level asked.
+    """
     from faust import Worker
 
+    worker = Worker(app, loglevel=loglevel, logfile=logfile, quiet=True)
+    worker.spinner = None
+    return worker
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import create_app, tune_gc
 
     settings = get_settings()
     app = create_app(settings)
     tune_gc(settings.gc_gen0_threshold)
-    worker = Worker(app, loglevel=args.loglevel, logfile=args.logfile, quiet=True)
+    worker = make_worker(app, args.loglevel, args.logfile)
     worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT
     return 0
 
