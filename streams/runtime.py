@@ -10,14 +10,18 @@ in the same partition number and on the same worker.
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import faust
 import orjson
-from pydantic import BaseModel
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from gridpulse.settings import Settings
 from metering.arrears import ArrearsLedger
@@ -31,6 +35,35 @@ from streams.sinks import RedisHashSink
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+
+# failures of the Kafka client, Redis, PostgreSQL or the network, not of the message
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (KafkaError, RedisError, OSError, TimeoutError)
+FATAL_EXIT_CODE = 70  # EX_SOFTWARE: the worker's supervisor restarts it
+
+
+def describe(exc: BaseException) -> str:
+    """An exception for a log line or a dead letter's detail: its type and message, within the
+    field's limit. A validation error is told by field and reason only: its own message quotes
+    the input, which may be a profile with the customer's name."""
+    if isinstance(exc, ValidationError):
+        what = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+    else:
+        what = str(exc)
+    return f"{type(exc).__name__}: {what}"[:1000]
+
+
+def fatal(where: str, exc: BaseException) -> NoReturn:
+    """Exit the worker at once, without acking or committing anything more.
+
+    Used where an agent cannot go on without skipping messages. Nothing after the last commit
+    is lost: a restarted worker reads on from there (the recovery the SIGKILL scenarios check).
+    """
+    log.critical("fatal: %s: %s; the worker exits now and resumes from its last commit", where, describe(exc))
+    logging.shutdown()
+    os._exit(FATAL_EXIT_CODE)
 
 
 class Runtime:
@@ -105,6 +138,34 @@ class Runtime:
         return ArrearsLedger(tz=self.tz) if raw is None else ArrearsLedger.from_bytes(raw, tz=self.tz)
 
     # ------------------------------------------------------------------ dead letters
+
+    async def guarded(self, topic: str, event: faust.EventT, process: Callable[[], Awaitable[None]]) -> None:
+        """Process one message so that no agent dies on it and none is skipped silently.
+
+        An exception must never leave an agent: faust then acks the message (its offset is
+        committed) and restarts the agent, and the message is lost. Instead:
+
+        - the Kafka client or a server failed (:data:`ENVIRONMENT_ERRORS`): the message was
+          fine, so the worker exits at once (:func:`fatal`, as if SIGKILLed) and, restarted,
+          reads on from the last committed offset; the state's dedup makes the replay exact;
+        - anything else is a defect that this message meets: the message goes to the topic's
+          DLQ as ``processing_failed`` with the exception, and the agent goes on.
+        """
+        try:
+            await process()
+        except ENVIRONMENT_ERRORS as exc:
+            fatal(f"{topic} partition {event.message.partition} offset {event.message.offset}", exc)
+        except Exception as exc:
+            await self.processing_failed(topic, [event], exc)
+
+    async def processing_failed(self, topic: str, events: Iterable[faust.EventT], exc: BaseException) -> None:
+        """Dead-letter messages whose processing raised (a defect, not bad input)."""
+        # the traceback's frames, not exc_info: its last line would repeat the raw message
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("%s: processing failed, to the DLQ: %s\n%s", topic, describe(exc), frames)
+        for event in events:
+            self.counters["processing_failed"] += 1
+            await self.dead_letter(topic, event, "processing_failed", describe(exc))
 
     async def dead_letter(self, topic: str, event: faust.EventT, kind: str, detail: str) -> None:
         """Send an unusable message to ``<topic>.dlq`` with its context; it is then acked like

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import faust
@@ -83,7 +84,7 @@ def register(rt: Runtime) -> None:
     @rt.app.agent(rt.topics.billing, name="billing", concurrency=1)
     async def billing(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await process_event(rt, event)
+            await rt.guarded(BILLING_EVENTS, event, partial(process_event, rt, event))
 
     @rt.app.timer(interval=rt.settings.aging_interval_s)
     async def aging() -> None:

@@ -8,6 +8,7 @@ statistics, since the PF standard and tariff behind the month's money come from 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import faust
 
@@ -42,4 +43,4 @@ def register(rt: Runtime) -> None:
     @rt.app.agent(rt.topics.customers, name="customers", concurrency=1)
     async def customers(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await process_event(rt, event)
+            await rt.guarded(CUSTOMERS, event, partial(process_event, rt, event))

@@ -8,6 +8,7 @@ metered readings (metering.load.LoadState.seed_history); replaying a record chan
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import faust
 
@@ -35,4 +36,4 @@ def register(rt: Runtime) -> None:
     @rt.app.agent(rt.topics.history, name="history", concurrency=1)
     async def history(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await process_event(rt, event)
+            await rt.guarded(CONSUMPTION_HISTORY, event, partial(process_event, rt, event))

@@ -37,6 +37,7 @@ event's offset commits, so a crash replays the event and re-sends the same docum
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import faust
@@ -183,7 +184,7 @@ def register(rt: Runtime) -> OutageStage:
     @rt.app.agent(rt.topics.outages, name="outages", concurrency=1)
     async def outages(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await stage.process_event(event)
+            await rt.guarded(GRID_OUTAGES, event, partial(stage.process_event, event))
 
     rt.app.task(stage.follower.run_forever)
     rt.app.gp_outages = stage  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
 from schemas.validation import check_reading
 from streams.context import event_context
-from streams.runtime import Runtime
+from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,16 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
 
     docs = []
     for cid, items in groups.items():
-        state = rt.load_state(cid)
-        result = state.apply([r for _, r in items])
+        try:  # the computation, before anything is written or sent
+            state = rt.load_state(cid)
+            result = state.apply([r for _, r in items])
+            new_state = state.to_bytes()
+            doc = rt.stats_snapshot(cid, now, load=state)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # a defect meeting these readings: they go to the DLQ, not lost
+            await rt.processing_failed(METER_READINGS, [e for e, _ in items], exc)
+            continue
         for i, status in enumerate(result.statuses):
             if status == "late":
                 await rt.dead_letter(
@@ -83,8 +91,7 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         # latest-value topic and table it changes nothing otherwise.
         # Write once per batch, filed under the customer's own partition (streams/context.py).
         with event_context(items[-1][0]):
-            rt.load_table[cid.encode()] = state.to_bytes()
-        doc = rt.stats_snapshot(cid, now, load=state)
+            rt.load_table[cid.encode()] = new_state
         if doc is not None:
             docs.append(doc)
     await rt.publish_stats(docs)
@@ -100,10 +107,11 @@ def register(rt: Runtime) -> None:
             started = time.perf_counter()
             try:
                 await process_batch(rt, events)
-            except Exception:
-                # a bug must not kill the agent silently and skip the batch: crash the worker
-                # so it restarts from the last committed offset (nothing lost)
-                log.exception("readings batch failed")
-                raise
+            except Exception as exc:
+                # Never let it out of the agent: take_events acks the whole batch on the way
+                # out (faust/streams.py), its offsets would be committed and the batch lost.
+                # Exit at once instead; a restarted worker replays from the last commit.
+                first = events[0].message
+                fatal(f"readings batch from partition {first.partition} offset {first.offset}", exc)
             rt.counters["readings_batches"] += 1
             rt.counters["readings_batch_ms"] += round((time.perf_counter() - started) * 1000)
