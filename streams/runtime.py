@@ -245,5 +245,21 @@ class Runtime:
         self.counters["stats_published"] += len(published)
         await self.redis.flush()
         for hook in self.on_stats:  # e.g. rescoring (streams/agents/scoring.py)
-            await hook(published)
+            try:
+                await hook(published)
+            except ENVIRONMENT_ERRORS:
+                raise  # the agent's guard: the worker exits and replays (streams.runtime.fatal)
+            except Exception as exc:
+                # A defect in a derived stage must not stop the statistics (nor crash-loop the
+                # worker on replay): its outputs for these documents are skipped and catch up
+                # on its next pass (scores) or the customer's next statistics (credit alerts).
+                self.counters["on_stats_failed"] += 1
+                frames = "".join(traceback.format_tb(exc.__traceback__))
+                log.error(
+                    "%s failed on %d statistics: %s\n%s",
+                    hook.__qualname__,
+                    len(published),
+                    describe(exc),
+                    frames,
+                )
         return len(published)

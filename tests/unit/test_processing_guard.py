@@ -103,3 +103,49 @@ def test_a_defect_is_dead_lettered_and_the_agent_goes_on() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["dead-lettered billing.events [41] KeyError", "went on"]
+
+
+PUBLISH_WITH_HOOKS = """
+import asyncio, logging, sys
+from collections import Counter
+from types import SimpleNamespace
+from aiokafka.errors import KafkaError
+from streams.runtime import Runtime
+logging.basicConfig(stream=sys.stderr)
+
+sent, cached, seen = [], [], []
+
+class Redis:
+    def add(self, cid, doc, raw):
+        cached.append(cid)
+    async def flush(self):
+        return True
+
+async def broken(docs):
+    raise {error}("a derived stage failed")
+
+async def healthy(docs):
+    seen.extend(d["customer_id"] for d in docs)
+
+rt = SimpleNamespace(
+    topics=SimpleNamespace(stats=SimpleNamespace(send_soon=lambda key, value: sent.append(key))),
+    redis=Redis(), counters=Counter(), on_stats=[broken, healthy],
+)
+n = asyncio.run(Runtime.publish_stats(rt, [{{"customer_id": "C1"}}, {{"customer_id": "C2"}}]))
+print(n, sent, cached, seen, dict(rt.counters))
+"""
+
+
+def test_a_failing_derived_stage_does_not_stop_the_statistics() -> None:
+    done = run(PUBLISH_WITH_HOOKS.format(error="ZeroDivisionError"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "2 [b'C1', b'C2'] ['C1', 'C2'] ['C1', 'C2'] {'stats_published': 2, 'on_stats_failed': 1}"
+    )
+    assert "ZeroDivisionError: a derived stage failed" in done.stderr
+
+
+def test_an_environment_failure_in_a_derived_stage_reaches_the_agents_guard() -> None:
+    done = run(PUBLISH_WITH_HOOKS.format(error="KafkaError"))
+    assert done.returncode == 1 and not done.stdout  # raised out of publish_stats
+    assert "KafkaError" in done.stderr.splitlines()[-1]
