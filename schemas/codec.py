@@ -121,6 +121,17 @@ def encode(model: BaseModel) -> bytes:
     return orjson.dumps(model.model_dump(by_alias=True), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def dumps_kept(obj: Any) -> bytes:
+    """``orjson.dumps`` for bytes that are kept in memory (views, caches).
+
+    orjson hands back its write buffer as the bytes object, shortened but not reallocated: a
+    300-byte document holds ~4 KB for as long as it lives (tracemalloc; orjson 3.x). Sent and
+    dropped that costs nothing; kept for every customer it was 8 KB of the worker's memory per
+    customer. The copy is exactly as long.
+    """
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 # --- dead letters ------------------------------------------------------------------------------
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")

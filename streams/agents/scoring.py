@@ -68,7 +68,7 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
-from schemas.codec import DecodeError, decode
+from schemas.codec import DecodeError, decode, dumps_kept
 from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS, METER_READINGS, SCORES_CUSTOMER, STATS_CUSTOMER
 from schemas.validation import check_profile
@@ -160,12 +160,12 @@ class PopulationView:
         held = self._stats.get(cid)
         if held is not None and held[0] is not None and as_of_ts(doc) < held[0]:
             return False  # older than what this worker published itself
-        self._stats[cid] = (None, orjson.dumps(trim_stats(doc)))
+        self._stats[cid] = (None, dumps_kept(trim_stats(doc)))
         return True
 
     def put_own(self, doc: Mapping[str, Any]) -> None:
         """A document this worker has just published (it is the newest there is)."""
-        self._stats[str(doc["customer_id"])] = (as_of_ts(doc), orjson.dumps(trim_stats(doc)))
+        self._stats[str(doc["customer_id"])] = (as_of_ts(doc), dumps_kept(trim_stats(doc)))
 
     def apply_profile_message(self, key: bytes | None, value: bytes | None) -> bool:
         """A ``customers`` record: the same rules as the customers agent, without the DLQ."""
@@ -181,7 +181,7 @@ class PopulationView:
             return False
         if check_profile(profile) is not None:
             return False
-        self._profiles[profile.customer_id] = orjson.dumps(trim_profile(profile))
+        self._profiles[profile.customer_id] = dumps_kept(trim_profile(profile))
         return True
 
     def stats(self, customer_id: str) -> dict[str, Any] | None:
