@@ -39,12 +39,12 @@ def test_dumps_kept_is_orjson_dumps() -> None:
     assert type(dumps_kept(DOC)) is bytes
 
 
-def test_orjson_output_kept_holds_kilobytes_a_copy_holds_its_length() -> None:
+def test_a_kept_copy_holds_its_length() -> None:
+    # orjson.dumps(DOC) itself holds ~4 KB here with orjson 3.13 (not asserted: orjson is not
+    # pinned, and a release that stops over-allocating would only make dumps_kept redundant)
     size = len(orjson.dumps(DOC))
-    raw = allocated_per_item(lambda: [orjson.dumps(DOC) for _ in range(N)])
     kept = allocated_per_item(lambda: [dumps_kept(DOC) for _ in range(N)])
     assert kept < size + 120  # the bytes object's header and the list slot
-    assert raw > 4 * kept  # why dumps_kept exists (if orjson stops over-allocating, drop it)
 
 
 def test_the_scoring_view_holds_under_a_kilobyte_per_customer() -> None:
