@@ -566,7 +566,10 @@ class DeadLetter(BaseModel):
         strict=True,
         pattern=r"^[a-z][a-z0-9_]*$",
         max_length=64,
-        description="machine-readable kind: decode, schema, negative_energy, bad_timestamp, late, ...",
+        description=(
+            "machine-readable kind: decode, schema, negative_energy, bad_timestamp, late, ...;"
+            " processing_failed: a defect met while processing a valid message"
+        ),
     )
     detail: Annotated[str, Field(strict=True, max_length=1024)] = Field(
         description="human-readable detail; never the customer's name"
