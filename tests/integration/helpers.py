@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -17,18 +18,38 @@ async def produce(
     settings: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes | None]]
 ) -> int:
     """Send (key, value) pairs to a contract topic (prefix applied) and wait for every ack."""
+    return await produce_to(settings, settings.topic(topic), messages)
+
+
+async def produce_to(
+    settings: Settings, name: str, messages: Iterable[tuple[bytes | None, bytes | None]]
+) -> int:
+    """Send (key, value) pairs to the topic named exactly ``name`` and wait for every ack."""
     producer = make_producer(settings)
     await producer.start()
     n = 0
     try:
         futures = []
         for key, value in messages:
-            futures.append(await producer.send(settings.topic(topic), key=key, value=value))
+            futures.append(await producer.send(name, key=key, value=value))
             n += 1
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
     return n
+
+
+def reading(cid: str, end: datetime, kwh: float, **extra: object) -> dict[str, object]:
+    """A meter.readings document for a 15-minute interval ending at ``end``."""
+    return {
+        "meter_id": f"M-{cid}",
+        "customer_id": cid,
+        "ts": end.isoformat(),
+        "interval_s": 900,
+        "kwh": kwh,
+        "kvarh": kwh * 0.4,
+        **extra,
+    }
 
 
 def js(obj: Any) -> bytes:

@@ -17,21 +17,9 @@ import pytest
 from schemas import topics as contract
 from schemas.models import DeadLetter
 from streams.kafka import read_all, read_latest
-from tests.integration.helpers import eventually, js, produce
+from tests.integration.helpers import eventually, js, produce, reading
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-
-
-def reading(cid: str, end: datetime, kwh: float, **extra: object) -> dict[str, object]:
-    return {
-        "meter_id": f"M-{cid}",
-        "customer_id": cid,
-        "ts": end.isoformat(),
-        "interval_s": 900,
-        "kwh": kwh,
-        "kvarh": kwh * 0.4,
-        **extra,
-    }
 
 
 async def test_bad_input_goes_to_dlq_and_valid_is_counted_once(topics, worker_factory):

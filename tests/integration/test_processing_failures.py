@@ -20,8 +20,8 @@ from aiokafka.admin import NewTopic
 from gridpulse.settings import Settings
 from schemas import topics as contract
 from schemas.models import DeadLetter
-from streams.kafka import make_admin, make_producer, read_all, read_latest
-from tests.integration.helpers import eventually, js, produce
+from streams.kafka import make_admin, read_all, read_latest
+from tests.integration.helpers import eventually, js, produce, produce_to, reading
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -47,27 +47,7 @@ async def plant_corrupt_state(settings: Settings, table: str, customer_id: str) 
         )
     finally:
         await admin.close()
-    await produce_raw(settings, name, customer_id.encode(), CORRUPT)
-
-
-async def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await (await producer.send(topic, key=key, value=value))
-    finally:
-        await producer.stop()
-
-
-def reading(cid: str, end: datetime, kwh: float) -> dict[str, object]:
-    return {
-        "meter_id": f"M-{cid}",
-        "customer_id": cid,
-        "ts": end.isoformat(),
-        "interval_s": 900,
-        "kwh": kwh,
-        "kvarh": kwh * 0.4,
-    }
+    await produce_to(settings, name, [(customer_id.encode(), CORRUPT)])
 
 
 def bill(cid: str, event_id: str, ts: datetime) -> dict[str, object]:
