@@ -15,8 +15,8 @@ iterating the readings topic message by message. Per message it
 
 No batching, no ``take_events``, no event-context tricks, no Redis. When it has processed N
 readings it writes its rate (readings/s from the first to the N-th) to a file once the broker has
-acknowledged every changelog record and the stats documents are flushed (after the clock
-stopped), and exits with ``os._exit(0)``, like bench/faust_floor.py.
+acknowledged every changelog record and stats document (flushed after the clock stopped, with
+the pipeline's complete buffer flush), and exits with ``os._exit(0)``, like bench/faust_floor.py.
 
 It has no customers agent, so it knows no profiles: its documents say ``profile_known: false``
 and carry no PF standard or tariff (the month's PF adjustment is left empty). The day, d30 and
@@ -29,7 +29,6 @@ Run by bench/run.py through :func:`naive_faust_rps`, or by hand as a worker proc
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -38,7 +37,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import faust
 import orjson
@@ -56,7 +55,6 @@ from schemas.validation import check_reading
 from streams.kafka import delete_topics, make_admin
 from streams.runtime import Runtime
 
-DRAIN_TIMEOUT_S = 120.0  # after the last reading: until every changelog record is acknowledged
 STATS_TOPIC = "naive.stats"  # under the run's topic prefix: settings.topic(STATS_TOPIC)
 
 
@@ -90,7 +88,7 @@ def build_app(
     settings: Settings, *, app_id: str, topic: str, total: int, out: Path, data_dir: Path
 ) -> faust.App:
     """The naive app: one table, one agent, one output topic."""
-    from streams.app import _credentials, rocksdb_options
+    from streams.app import _credentials, complete_buffer_flush, rocksdb_options
 
     s = settings
     # the pipeline's producer, commit, buffer and store settings (streams.app.create_app); no web
@@ -134,18 +132,9 @@ def build_app(
     source = cast(Runtime, _SnapshotSource(s))
     skipped: Counter[str] = Counter()
     seen = {"n": 0, "t0": 0.0}
-    # Table writes reach Kafka through faust's producer buffer, whose flush() gives up after
-    # 0.1 s without progress (faust/transport/producer.py, flush_atmost) — a slow broker left
-    # the last changelog record unsent before os._exit. Count the acknowledged records instead.
-    changelog = {"written": 0, "acked": 0}
-    concrete = cast(faust.Table, table)
-    on_sent = concrete._on_changelog_sent
-
-    def count_acked(fut: Any) -> None:
-        changelog["acked"] += 1
-        on_sent(fut)
-
-    concrete._on_changelog_sent = count_acked  # type: ignore[method-assign]
+    # the pipeline's producer-buffer flush: faust's own gives up after 0.1 s without progress,
+    # and a slow broker left the last changelog record unsent before os._exit
+    complete_buffer_flush(app.producer.buffer)
 
     @app.agent(readings, name="naive", concurrency=1)
     async def naive(stream: faust.StreamT) -> None:
@@ -156,28 +145,13 @@ def build_app(
             await process(key, value)
             if seen["n"] >= total:
                 rate = seen["n"] / (time.perf_counter() - seen["t0"])
-                # the clock has stopped: deliver what is buffered (changelog, stats), then report
-                await drain()
+                # the clock has stopped: deliver what is buffered (changelog, stats) and wait for
+                # the broker's acks, then report
+                await app.producer.flush()
                 if skipped:
                     print(f"naive: skipped {dict(skipped)}", file=sys.stderr, flush=True)
                 out.write_text(f"{rate:.1f}\n")  # noqa: ASYNC240 (a benchmark's own files, tiny)
                 os._exit(0)  # the measurement is done; no orderly shutdown needed
-
-    async def drain() -> None:
-        """Every changelog record acknowledged by the broker, then the stats documents."""
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while changelog["acked"] < changelog["written"]:
-            if time.monotonic() > deadline:  # no rate file: run_for_rate raises with this line
-                print(
-                    f"naive: {changelog['written'] - changelog['acked']} changelog records "
-                    f"unacknowledged after {DRAIN_TIMEOUT_S:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                os._exit(3)
-            await app.producer.flush()
-            await asyncio.sleep(0.05)
-        await app.producer.flush()
 
     async def process(key: bytes | None, value: bytes | None) -> None:
         try:
@@ -206,7 +180,6 @@ def build_app(
             skipped[status] += 1
             return
         table[state_key] = state.to_bytes()
-        changelog["written"] += 1
         doc = Runtime.stats_snapshot(source, cid, now, load=state)
         if doc is not None:
             await stats.send(key=state_key, value=orjson.dumps(doc))
