@@ -55,6 +55,13 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {what}"[:1000]
 
 
+def log_failure(what: str, exc: BaseException) -> None:
+    """Log an exception with its traceback's frames, not exc_info: the last line of a formatted
+    exception repeats its message, which :func:`describe` has already made safe to log."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s: %s\n%s", what, describe(exc), frames)
+
+
 def fatal(where: str, exc: BaseException) -> NoReturn:
     """Exit the worker at once, without acking or committing anything more.
 
@@ -160,9 +167,7 @@ class Runtime:
 
     async def processing_failed(self, topic: str, events: Iterable[faust.EventT], exc: BaseException) -> None:
         """Dead-letter messages whose processing raised (a defect, not bad input)."""
-        # the traceback's frames, not exc_info: its last line would repeat the raw message
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("%s: processing failed, to the DLQ: %s\n%s", topic, describe(exc), frames)
+        log_failure(f"{topic}: processing failed, to the DLQ", exc)
         for event in events:
             self.counters["processing_failed"] += 1
             await self.dead_letter(topic, event, "processing_failed", describe(exc))
@@ -254,12 +259,5 @@ class Runtime:
                 # worker on replay): its outputs for these documents are skipped and catch up
                 # on its next pass (scores) or the customer's next statistics (credit alerts).
                 self.counters["on_stats_failed"] += 1
-                frames = "".join(traceback.format_tb(exc.__traceback__))
-                log.error(
-                    "%s failed on %d statistics: %s\n%s",
-                    hook.__qualname__,
-                    len(published),
-                    describe(exc),
-                    frames,
-                )
+                log_failure(f"{hook.__qualname__} failed on {len(published)} statistics", exc)
         return len(published)
