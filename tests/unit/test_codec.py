@@ -19,7 +19,7 @@ from schemas.codec import (
     encode,
 )
 from schemas.models import BillingEvent, CustomerProfile, DeadLetter, MeterReading, OutageEvent
-from tests.unit.test_schemas import BILL, NAME, OUTAGE, PROFILE, READING, stats_example
+from tests.samples import BILL, NAME, OUTAGE, PROFILE, READING, stats_example
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from schemas.codec import DECODE_KINDS, DecodeError, dead_letter, decode
 from schemas.models import INPUT_MODELS, BillingEvent, CustomerProfile, DeadLetter, MeterReading
 from schemas.validation import check_billing, check_profile, check_reading
-from tests.unit.test_schemas import BILL, OUTAGE, PROFILE, READING
+from tests.samples import BILL, OUTAGE, PROFILE, READING
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -16,7 +16,7 @@ from schemas.validation import (
     check_profile,
     check_reading,
 )
-from tests.unit.test_schemas import BILL, NAME, PROFILE, READING
+from tests.samples import BILL, NAME, PROFILE, READING
 
 CST = timezone(timedelta(hours=8))
 TS = datetime(2026, 3, 1, 10, 15, tzinfo=CST)
