@@ -13,8 +13,7 @@ import orjson
 
 from schemas.codec import dumps_kept
 from streams.agents.scoring import PopulationView
-from tests.unit.test_scoring_model import simulated_stats
-from tests.unit.test_scoring_stream import full_doc
+from tests.scoring_samples import full_doc, simulated_stats
 
 N = 2000
 DOC = {"customer_id": "C000001", "d30": {"kwh": 10.1153, "load_factor": 0.9395771795872114}}

@@ -20,17 +20,7 @@ from streams.agents.scoring import (
     trim_stats,
     value_matrix_entry,
 )
-from tests.unit.test_scoring_model import simulated_stats
-
-
-def full_doc(doc: dict[str, Any], as_of: str = "2026-11-01T00:00:00+08:00") -> dict[str, Any]:
-    """A stats document with the parts scoring does not read, as the worker publishes them."""
-    d = copy.deepcopy(doc)
-    d["arrears"]["as_of"] = as_of
-    d["gaps"] = [{"date": "2026-10-30", "meter_id": "m1", "expected": 96, "found": 90}]
-    d["consumption"] = {"2026-09": 1234.5, "2026-10": 2345.6}
-    d["profile_known"] = True
-    return d
+from tests.scoring_samples import full_doc, simulated_stats
 
 
 @pytest.fixture(scope="module")
