@@ -655,10 +655,13 @@ class LoadState:
     ) -> dict[str, Any]:
         """The `stats.customer` windows (CONTRACT.md), anchored at the newest reading's interval.
 
-        ``now_ts`` (epoch s; default: the newest interval end) only decides whether the month is
-        still open. Projection while it is open: month-to-date energies plus, for the hours from
-        the newest interval end to the month end, the trailing-7-day average kW and kvar (the 7
-        local days ending with the newest day, over the hours those days' intervals cover).
+        ``now_ts`` (epoch s: the wall clock; default: the newest interval end) only decides
+        whether the month is still open: a month whose end has passed on the wall clock has
+        nothing left to project (the projected fields are None), even while its last intervals
+        may still arrive within the lateness. Projection while it is open: month-to-date energies
+        plus, for the hours from the newest interval end to the month end, the trailing-7-day
+        average kW and kvar (the 7 local days ending with the newest day, over the hours those
+        days' intervals cover).
 
         ``hourly_kw``: the hour-of-day profile of the ``d30`` days — for each local hour 0..23,
         the kWh of the intervals starting in that hour / the hours those intervals cover (None
@@ -721,7 +724,7 @@ class LoadState:
         month_end = self._cal.month_span(index)[1]
         now = now_ts if now_ts is not None else self.data_end
         if self.data_end is None or now is None or now >= month_end:
-            return  # closed (or empty): the bill's numbers are the actual ones
+            return  # ended on the wall clock (or empty): the bill's numbers are the actual ones
         remaining_h = max(0, month_end - self.data_end) / 3600.0
         t_kwh, t_kwh_q, t_kvarh, _, t_seconds, _ = week
         hours = t_seconds / 3600.0

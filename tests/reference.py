@@ -100,7 +100,16 @@ def reference_load(
     tz: ZoneInfo,
     lateness_s: int = 48 * 3600,
     seeds: dict[str, float] | None = None,
+    *,
+    now: float,
 ) -> dict[str, Any]:
+    """The statistics of the accepted readings, as of the wall-clock instant ``now`` (epoch s).
+
+    ``now`` only closes the month: once the newest reading's month has ended on the wall clock
+    (``now >= month end``), there is nothing left to project (projection None), even while that
+    month's last intervals have not arrived; before, its remaining hours (from the newest interval
+    end) are projected at the trailing 7 days' rates. Every caller says which instant it means.
+    """
     acc = accepted_readings(batches, lateness_s)
     local = acc["start"] + _local_offsets(acc["start"], tz)
     day = local // 86400 + EPOCH_ORDINAL
@@ -137,8 +146,8 @@ def reference_load(
         kwh_q_m + float(acc["kwh_q"][trailing].sum()) / hours7 * remaining_h,
         kvarh_m + t7["kvarh"] / hours7 * remaining_h,
     )
-    if data_end >= _month_end(newest_month, tz):  # the month's last interval is in: closed
-        out["projected_power_factor"] = None
+    if now >= _month_end(newest_month, tz):  # the month has ended on the wall clock: closed
+        out["projected_kwh"] = out["projected_power_factor"] = None
     out["data_end"] = data_end
     # consumption per billing month (26 kept), seeds where a month has no readings
     consumption: dict[int, float] = {}

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +44,25 @@ def reading_row(value: dict[str, Any]) -> dict[str, Any]:
     return {**value, "ts": int(datetime.fromisoformat(value["ts"]).timestamp())}
 
 
+def computed_at(doc: dict[str, Any], since: datetime, slack_s: float = 5.0) -> datetime:
+    """The wall-clock instant the worker computed ``doc`` at: its ``arrears.as_of``, the ``now``
+    with which the product aged the arrears and decided whether the month is closed.
+
+    A test cannot know that instant otherwise (the worker computes when it gets to a batch), so
+    it takes it from the document, checked to lie between ``since`` (taken before the test sent
+    anything) and the test's own clock now: the worker used the wall clock, not the data's time.
+    """
+    as_of = datetime.fromisoformat(doc["arrears"]["as_of"])
+    latest = datetime.now(UTC)
+    assert since - timedelta(seconds=slack_s) <= as_of <= latest + timedelta(seconds=slack_s), (
+        doc["customer_id"],
+        since,
+        as_of,
+        latest,
+    )
+    return as_of
+
+
 def assert_stats_match(
     doc: dict[str, Any],
     readings: list[dict[str, Any]],
@@ -51,11 +70,18 @@ def assert_stats_match(
     tz: ZoneInfo,
     lateness_s: int,
     seeds: dict[str, float] | None = None,
+    *,
+    now: datetime,
 ) -> None:
-    """``readings``: the customer's contract readings in delivery order, bad ones excluded."""
+    """``readings``: the customer's contract readings in delivery order, bad ones excluded.
+    ``now``: the instant the document was computed at (`computed_at`); the reference's arrears
+    and month closing are taken as of it, so the comparison does not depend on when it runs."""
     StatsCustomer.model_validate(doc)  # the published document is what the JSON Schema says
-    ref = reference_load([[reading_row(r) for r in readings]], tz, lateness_s, seeds=seeds)
     cid = doc["customer_id"]
+    assert datetime.fromisoformat(doc["arrears"]["as_of"]) == now, (cid, doc["arrears"]["as_of"], now)
+    ref = reference_load(
+        [[reading_row(r) for r in readings]], tz, lateness_s, seeds=seeds, now=now.timestamp()
+    )
     for window in ("day", "d30", "month"):
         for name in WINDOW_FIELDS:
             assert close(doc[window][name], ref[window][name]), (cid, window, name, doc[window], ref[window])
@@ -68,9 +94,8 @@ def assert_stats_match(
     assert close(doc["yoy_growth_kwh"], ref["yoy_growth_kwh"]), cid
     assert_hourly_match(doc.get("hourly_kw"), ref["hourly_kw"], cid)
     if billing:
-        as_of = datetime.fromisoformat(doc["arrears"]["as_of"])
         events = [{**e, "ts": datetime.fromisoformat(e["ts"])} for e in billing]
-        arrears = reference_arrears(events, as_of, tz)
+        arrears = reference_arrears(events, now, tz)
         for name in ARREARS_FIELDS:
             assert close(doc["arrears"][name], arrears[name]), (cid, name, doc["arrears"], arrears)
         assert doc["arrears"]["overdue_buckets"] == arrears["overdue_buckets"], cid

@@ -22,6 +22,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -51,7 +52,7 @@ from tests.integration.test_statistics import (
     simulate,
     valid_by_customer,
 )
-from tests.stats_check import assert_stats_match
+from tests.stats_check import assert_stats_match, computed_at
 from tests.unit.test_notifier import WebhookServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1200)]
@@ -117,6 +118,7 @@ async def test_broker_outage_worker_recovers_in_place(
     fault: str, scale: Scale, topics: Settings, worker_factory: Any, fault_report: Any
 ) -> None:
     settings = topics  # the production batch settings
+    since = datetime.now(UTC)
     outage_s = 10.0 if scale.name == "small" else 20.0
     messages: list[Message] = simulate(
         settings,
@@ -203,7 +205,10 @@ async def test_broker_outage_worker_recovers_in_place(
     assert crashes == 0, f"an agent crashed (its batch skipped):\n{worker.log_tail()}"
     for cid, rows in readings.items():
         assert latest[cid]["profile_known"], cid  # the profiles sent before the readings
-        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
+        now = computed_at(latest[cid], since)
+        assert_stats_match(
+            latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid], now=now
+        )
     # the same process throughout: each distinct reading applied exactly once, redeliveries
     # after the outage seen as duplicates
     assert counters["readings_applied"] == total, counters

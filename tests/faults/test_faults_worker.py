@@ -21,6 +21,7 @@ import base64
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -46,7 +47,7 @@ from tests.integration.test_statistics import (
     simulate,
     valid_by_customer,
 )
-from tests.stats_check import assert_stats_match
+from tests.stats_check import assert_stats_match, computed_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1800)]
 
@@ -179,6 +180,7 @@ async def test_worker_sigkilled_mid_stream_restarts_with_reference_stats(
     topics, worker_factory, scale: Scale, fault_report
 ):
     settings = topics.model_copy(update={"batch_max": 500, "batch_within_s": 0.2})
+    since = datetime.now(UTC)
     messages = simulate(
         settings,
         customers=scale.customers,
@@ -237,7 +239,10 @@ async def test_worker_sigkilled_mid_stream_restarts_with_reference_stats(
     assert len(kills) == scale.kills
     seeds = seeds_by_customer(messages)
     for cid, rows in readings.items():
-        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
+        now = computed_at(latest[cid], since)
+        assert_stats_match(
+            latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid], now=now
+        )
 
 
 # ---------------------------------------------------------------------------- 2. Redis away

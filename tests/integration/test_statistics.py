@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from simulator.run import Message, SimulationOptions, generate
 from streams.kafka import read_latest
 from streams.sinks import flatten
 from tests.integration.helpers import eventually, produce
-from tests.stats_check import assert_stats_match
+from tests.stats_check import assert_stats_match, computed_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -92,6 +92,7 @@ def distinct_intervals(readings: dict[str, list[dict[str, Any]]]) -> dict[str, i
 
 async def test_population_matches_reference_and_redis(topics, worker_factory):
     settings = topics
+    since = datetime.now(UTC)
     messages = simulate(
         settings,
         customers=12,
@@ -111,7 +112,10 @@ async def test_population_matches_reference_and_redis(topics, worker_factory):
 
     latest = await final_stats(settings, distinct_intervals(readings), "d30", within_s=120)
     for cid, rows in readings.items():
-        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
+        now = computed_at(latest[cid], since)
+        assert_stats_match(
+            latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid], now=now
+        )
         # 25 months of billing history: year-over-year growth is there from the first day
         assert latest[cid]["yoy_growth_rate"] is not None and latest[cid]["yoy_growth_kwh"] is not None
 
@@ -129,6 +133,7 @@ async def test_population_matches_reference_and_redis(topics, worker_factory):
 
 async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(topics, worker_factory):
     settings = topics.model_copy(update={"batch_max": 500, "batch_within_s": 0.2})
+    since = datetime.now(UTC)
     start = datetime(2026, 10, 1, tzinfo=SHANGHAI)  # one whole billing month
     messages = simulate(
         settings,
@@ -162,7 +167,10 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(topics,
     latest = await final_stats(settings, distinct_intervals(readings), "month", within_s=240)
     seeds = seeds_by_customer(messages)
     for cid, rows in readings.items():
-        assert_stats_match(latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid])
+        now = computed_at(latest[cid], since)
+        assert_stats_match(
+            latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid], now=now
+        )
         assert latest[cid]["month"]["period"] == "2026-10"
     counters = (await second.counters())["counters"]
     # the restarted worker saw the replayed tail as duplicates, and applied only the rest

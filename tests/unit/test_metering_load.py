@@ -195,6 +195,30 @@ def test_projection_by_hand() -> None:
     assert closed["pf_adjustment_pct"] == 0.5
 
 
+def test_month_ended_on_the_wall_clock_has_nothing_to_project() -> None:
+    # Readings to 27 Nov 2026 (Shanghai), the last days still to come: the wall clock decides,
+    # not the data. Before midnight of 30 Nov the month is projected; from 1 Dec 00:00 it is
+    # closed, though its last intervals may still arrive within the lateness.
+    start = at("2026-11-20T00:00")
+    rows = [reading("m1", start + (k + 1) * 900, 2.5, kvarh=1.25 + (k % 7) * 0.1) for k in range(7 * 96)]
+    state = LoadState(SHANGHAI)
+    state.apply(rows)
+    for now, is_open in (
+        (at("2026-11-27T00:00"), True),
+        (at("2026-11-30T23:55"), True),
+        (at("2026-12-01T00:00"), False),
+        (at("2026-12-01T00:05"), False),
+        (at("2027-03-01T00:05"), False),
+    ):
+        month = state.snapshot(now_ts=now, pf_standard=0.90, tariff_cny_per_kwh=0.5)["month"]
+        ref = reference_load([rows], SHANGHAI, now=now)
+        assert month["period"] == ref["period"] == "2026-11"
+        assert (month["projected_power_factor"] is not None) is is_open, now
+        assert (month["projected_pf_adjustment_cny"] is not None) is is_open, now
+        assert close(month["projected_power_factor"], ref["projected_power_factor"]), now
+        assert month["pf_adjustment_pct"] is not None  # the actual figures stay either way
+
+
 def test_not_assessed_customer_has_null_adjustment() -> None:
     state = LoadState(SHANGHAI)
     state.apply([reading("m1", at("2026-02-02T00:15"), 2.5, kvarh=1.25)])
@@ -347,8 +371,19 @@ def test_clock_jump_keeps_the_record_small() -> None:
 
 
 def _compare(state: LoadState, batches: list[list[dict[str, Any]]], tz: ZoneInfo, **kw: Any) -> None:
-    ref = reference_load(batches, tz, state.lateness_s, seeds=kw.get("seeds"))
-    snap = state.snapshot(now_ts=ref["data_end"])
+    """The snapshot against the reference at three wall clocks: the newest interval end (the month
+    open unless that interval ended it), an hour later (maybe past the month end) and a month
+    later (closed: nothing left to project)."""
+    assert state.data_end is not None
+    for now in (state.data_end, state.data_end + 3600, state.data_end + 32 * 86400):
+        _compare_at(state, batches, tz, now, **kw)
+
+
+def _compare_at(
+    state: LoadState, batches: list[list[dict[str, Any]]], tz: ZoneInfo, now: int, **kw: Any
+) -> None:
+    ref = reference_load(batches, tz, state.lateness_s, seeds=kw.get("seeds"), now=now)
+    snap = state.snapshot(now_ts=now)
     for window in ("day", "d30", "month"):
         for name in WINDOW_FIELDS:
             assert close(snap[window][name], ref[window][name]), (window, name, snap[window], ref[window])
@@ -415,7 +450,7 @@ def test_generated_readings_match_the_reference(seed: int) -> None:
         result = state.apply(batch)
         late += [s == "late" for s in result.statuses]
         state = LoadState.from_bytes(state.to_bytes(), tz)  # as the table stores it
-    ref = reference_load(batches, tz, state.lateness_s, seeds=seeds)
+    ref = reference_load(batches, tz, state.lateness_s, seeds=seeds, now=state.data_end or 0)
     _compare(state, batches, tz, seeds=seeds)
     assert ref["data_end"] == state.data_end
     from tests.reference import accepted_readings
