@@ -3,11 +3,13 @@ need the stack from `make up` and fail loudly — not skip — when it is missin
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 import pytest
+
+from simulator.replay import UCI_FILE
+from tests.environment import shared_data_file
 
 
 @pytest.fixture
@@ -15,19 +17,8 @@ def unique_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 @pytest.fixture
 def uci_path() -> Path:
-    """The real meter data of ../shared/data. CI lays shared/ beside the clone, so there its
-    absence is a failure, not a skip."""
-    from simulator.replay import DEFAULT_UCI_PATH
-
-    if not DEFAULT_UCI_PATH.is_file():
-        msg = f"real data not found at {DEFAULT_UCI_PATH.resolve()}"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return DEFAULT_UCI_PATH
+    """The real meter data (UCI household) in ``$GRIDPULSE_SHARED_DATA``, default ../shared/data
+    beside the checkout. CI lays shared/ there, so in CI its absence is a failure, not a skip."""
+    return shared_data_file(UCI_FILE)

@@ -22,7 +22,7 @@ from gridpulse.settings import Settings
 from metering.load import LoadState
 from schemas import topics as contract
 from streams.kafka import read_all
-from tests.conftest import in_ci
+from tests.environment import in_ci
 from tests.integration.helpers import js, produce
 
 pytestmark = pytest.mark.integration

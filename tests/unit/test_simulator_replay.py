@@ -1,4 +1,6 @@
-"""Replay of the UCI household data (/work/shared/data) as one customer."""
+"""Replay of the UCI household data as one customer. The data file comes from the ``uci_path``
+fixture (tests/conftest.py): ``$GRIDPULSE_SHARED_DATA``, default ../shared/data beside the
+checkout; the tests that need it skip without it (and fail in CI)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulator.replay import DEFAULT_UCI_PATH, ReplayDataMissing, read_uci, replay_readings
-
-pytestmark = pytest.mark.usefixtures("uci_path")  # skips on a laptop without ../shared, fails in CI
+from simulator.replay import ReplayDataMissing, read_uci, replay_readings
 
 
 def _minute_sums(path: Path) -> tuple[float, float, int]:
@@ -29,38 +29,38 @@ def _minute_sums(path: Path) -> tuple[float, float, int]:
     return kw, kvar, n
 
 
-def test_two_days_make_192_intervals_and_keep_the_energy():
-    readings = replay_readings()
+def test_two_days_make_192_intervals_and_keep_the_energy(uci_path: Path):
+    readings = replay_readings(uci_path)
     assert len(readings) == 192
-    kw, kvar, n = _minute_sums(DEFAULT_UCI_PATH)
+    kw, kvar, n = _minute_sums(uci_path)
     assert n == 2880
     assert sum(r["kwh"] for r in readings) == pytest.approx(kw / 60, abs=1e-9)
     assert sum(r["kvarh"] for r in readings) == pytest.approx(kvar / 60, abs=1e-9)
     assert all(r["quality"] == [] for r in readings)
 
 
-def test_timestamps_are_paris_interval_ends():
-    readings = replay_readings()
+def test_timestamps_are_paris_interval_ends(uci_path: Path):
+    readings = replay_readings(uci_path)
     assert readings[0]["ts"] == "2007-02-01T00:15:00+01:00"
     assert readings[-1]["ts"] == "2007-02-03T00:00:00+01:00"
-    first = read_uci()
+    first = read_uci(uci_path)
     # the first interval holds minutes 00:00..00:14
     assert readings[0]["kwh"] == pytest.approx(first.kw[:15].sum() / 60, abs=1e-12)
     assert readings[0]["demand_kw"] == pytest.approx(first.kw[:15].max())
     assert all(r["demand_kw"] >= r["kwh"] * 4 - 1e-9 for r in readings)
 
 
-def test_shift_to_a_chosen_start():
+def test_shift_to_a_chosen_start(uci_path: Path):
     start = datetime(2026, 3, 2, 0, 7, tzinfo=ZoneInfo("Asia/Shanghai"))
-    readings = replay_readings(start=start)
+    readings = replay_readings(uci_path, start=start)
     first = datetime.fromisoformat(readings[0]["ts"])
     assert first.timestamp() == datetime(2026, 3, 2, 0, 15, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
     assert len(readings) == 192
-    assert readings[0]["kwh"] == replay_readings()[0]["kwh"]
+    assert readings[0]["kwh"] == replay_readings(uci_path)[0]["kwh"]
 
 
-def test_missing_minutes_are_estimated_or_dropped(tmp_path):
-    lines = DEFAULT_UCI_PATH.read_text().splitlines()
+def test_missing_minutes_are_estimated_or_dropped(uci_path: Path, tmp_path: Path):
+    lines = uci_path.read_text().splitlines()
     header, rows = lines[0], lines[1:]
     broken = list(rows)
     for k in range(3):  # interval 0: 12 of 15 minutes present -> estimated
@@ -82,12 +82,16 @@ def test_missing_file_is_a_clear_error(tmp_path):
         replay_readings(tmp_path / "nope.txt")
 
 
-def test_replay_rides_along_in_the_simulated_stream():
+def test_replay_rides_along_in_the_simulated_stream(uci_path: Path):
     from schemas import topics
     from simulator.run import Simulation, SimulationOptions, summarize
 
     start = datetime(2026, 3, 2, tzinfo=ZoneInfo("Asia/Shanghai"))
-    sim = Simulation(SimulationOptions(customers=5, days=1, start=start, replay_uci=True, bad_share=0))
+    sim = Simulation(
+        SimulationOptions(
+            customers=5, days=1, start=start, replay_uci=True, uci_path=str(uci_path), bad_share=0
+        )
+    )
     assert len(sim.replay) == 96  # cut at the simulated end
     summary = summarize(sim)
     assert summary.customers == 6
