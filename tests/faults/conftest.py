@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,8 @@ from typing import Any
 import pytest
 
 from gridpulse.workerproc import ROOT
-from tests.integration.conftest import (  # noqa: F401  (fixtures re-used by the scenarios)
+from tests.faults.helpers import SCALES, Scale
+from tests.integration.fixtures import (  # noqa: F401  (registered here for the scenarios)
     alert_settings,
     pg_settings,
     redis_settings,
@@ -37,27 +37,7 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures re-used by the
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-STACK = ROOT / "scripts" / "stack.sh"
 REPORT = ROOT / "bench" / "out" / "faults.json"
-
-
-@dataclass(frozen=True)
-class Scale:
-    name: str
-    customers: int
-    intervals: int  # 15-minute readings per customer
-    kills: int  # SIGKILLs in the kill scenario
-    alerts: int  # alerts in the PostgreSQL burst
-
-    @property
-    def readings(self) -> int:
-        return self.customers * self.intervals
-
-
-SCALES = {
-    "small": Scale("small", customers=40, intervals=96, kills=2, alerts=200),
-    "full": Scale("full", customers=2_000, intervals=96, kills=4, alerts=5_000),
-}
 
 
 @pytest.fixture(scope="session")
@@ -66,19 +46,6 @@ def scale() -> Scale:
     if name not in SCALES:
         raise pytest.UsageError(f"GRIDPULSE_FAULTS_SCALE={name!r}: use one of {sorted(SCALES)}")
     return SCALES[name]
-
-
-def stack(action: str, component: str, timeout_s: float = 180) -> None:
-    """`scripts/stack.sh <action> <component>` (up, down, kill) on the stack the tests use."""
-    proc = subprocess.run(
-        ["bash", str(STACK), action, component],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"stack.sh {action} {component} failed:\n{proc.stdout}\n{proc.stderr}")
 
 
 @dataclass

@@ -35,16 +35,16 @@ from gridpulse.settings import Settings
 from schemas import topics as contract
 from simulator.run import Message
 from streams.kafka import make_producer, read_latest
-from tests.faults.conftest import Scale, stack
-from tests.integration.helpers import eventually, js
-from tests.integration.test_alerts_consumer import (
+from tests.faults.helpers import Scale, stack
+from tests.integration.alert_bursts import (
     all_committed,
     expected_notices,
     lifecycles,
     received,
     stored,
 )
-from tests.integration.test_statistics import (
+from tests.integration.helpers import eventually, js
+from tests.integration.population import (
     SHANGHAI,
     distinct_intervals,
     seeds_by_customer,
@@ -53,7 +53,7 @@ from tests.integration.test_statistics import (
     valid_by_customer,
 )
 from tests.stats_check import assert_stats_match, computed_at
-from tests.unit.test_notifier import WebhookServer
+from tests.webhook import WebhookServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1200)]
 

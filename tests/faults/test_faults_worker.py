@@ -36,9 +36,9 @@ from schemas.models import DeadLetter
 from simulator.run import Message
 from streams.kafka import make_admin, make_consumer, read_all, read_latest
 from streams.sinks import flatten
-from tests.faults.conftest import Scale, stack
+from tests.faults.helpers import Scale, stack
 from tests.integration.helpers import eventually, produce
-from tests.integration.test_statistics import (
+from tests.integration.population import (
     SHANGHAI,
     distinct_intervals,
     final_stats,

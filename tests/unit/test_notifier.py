@@ -7,14 +7,10 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from alerts.notifier import (
     LogNotifier,
@@ -27,44 +23,7 @@ from alerts.notifier import (
     notice_event,
 )
 from gridpulse.settings import Settings
-
-
-# A real local HTTP server standing in for the managers' webhook (the integration test of the
-# alerts consumer uses it too). It records every JSON body it accepts; it can fail the first N
-# requests (503), answer a status of choice, or hang for chosen manager ids until released.
-@dataclass
-class WebhookServer:
-    fail_first: int = 0  # this many requests answer 503 first
-    status: int = 200  # the answer after that
-    hang_for: set[str] = field(default_factory=set)  # manager ids whose requests hang
-    requests: int = 0
-    received: list[dict[str, Any]] = field(default_factory=list)  # accepted bodies
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    _server: TestServer | None = None
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        self.requests += 1
-        body = await request.json()
-        if body.get("manager_id") in self.hang_for:
-            await self.release.wait()
-        if self.requests <= self.fail_first:
-            return web.Response(status=503, text="try later")
-        if self.status >= 300:
-            return web.Response(status=self.status)
-        self.received.append(body)
-        return web.json_response({"ok": True})
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/hook", self._hook)
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        return str(self._server.make_url("/hook"))
-
-    async def close(self) -> None:
-        self.release.set()
-        if self._server is not None:
-            await self._server.close()
+from tests.webhook import WebhookServer
 
 
 def note(nid: int, manager: str = "M07", severity: str = "major") -> Notification:
