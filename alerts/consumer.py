@@ -56,6 +56,7 @@ from alerts.store import (
 )
 from gridpulse.settings import Settings
 from schemas import topics
+from schemas.codec import describe_validation_error
 from schemas.models import CreditAlert, OutageAlert
 from streams.kafka import make_consumer
 
@@ -110,10 +111,7 @@ def decode_alert(kind: str, value: bytes | None) -> dict[str, Any]:
     try:
         alert = model.model_validate({k: v for k, v in doc.items() if k in model.model_fields})
     except ValidationError as exc:
-        detail = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
-        raise MalformedAlert("schema", detail[:500]) from None
+        raise MalformedAlert("schema", describe_validation_error(exc)) from None
     return {**doc, "kind": alert.kind, "ts": alert.ts.isoformat()}  # type: ignore[attr-defined]
 
 

@@ -4,6 +4,9 @@ Pure functions the agents call after ``schemas.codec.decode``; each returns the 
 :class:`Issue` found or None. An issue's ``kind`` is the dead-letter ``error`` of the message.
 Head-end quality codes (estimated, power_fail, ...) are carried through, never errors.
 Duplicates and lateness need per-customer state and are not handled here.
+
+:func:`profile_record` is the one reading of a ``customers`` record (tombstone, decode, key,
+check) for the customers agent and for every view of that topic (scoring, outages).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from schemas.codec import DecodeError, decode_keyed
 from schemas.models import BillingEvent, CustomerProfile, MeterReading
 
 ISSUE_KINDS: Final = (
@@ -155,3 +159,33 @@ def check_profile(p: CustomerProfile) -> Issue | None:
     if p.tariff_cny_per_kwh is not None and p.tariff_cny_per_kwh < 0:
         return Issue("bad_tariff", f"tariff_cny_per_kwh = {p.tariff_cny_per_kwh:g} < 0")
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChange:
+    """What a usable ``customers`` record does: set the customer's profile, or delete it
+    (``profile`` None: a tombstone)."""
+
+    customer_id: str
+    profile: CustomerProfile | None
+
+
+def profile_record(
+    key: bytes | bytearray | None, value: bytes | bytearray | None
+) -> ProfileChange | Issue | None:
+    """The rules of a ``customers`` record (compacted, keyed by customer_id).
+
+    - a null value is a tombstone: the key's customer is deleted; without a key it says nothing
+      (None);
+    - otherwise the value must decode as a profile keyed by its own customer_id and pass
+      :func:`check_profile`; an :class:`Issue` (``kind`` from ``schemas.codec.decode``, ``key_mismatch``
+      or :func:`check_profile`) says why not, and the customer keeps its previous profile.
+    """
+    if value is None:
+        return ProfileChange(bytes(key).decode("utf-8", "replace"), None) if key else None
+    try:
+        profile = decode_keyed(CustomerProfile, key, value)
+    except DecodeError as exc:
+        return Issue(exc.kind, exc.detail)
+    issue = check_profile(profile)
+    return issue if issue is not None else ProfileChange(profile.customer_id, profile)

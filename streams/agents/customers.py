@@ -1,8 +1,9 @@
 """customers (compacted) -> the customer-profile table.
 
 A null value is a delete (compaction tombstone). Invalid profiles go to ``customers.dlq``;
-the customer keeps its previous valid profile. A profile change republishes the customer's
-statistics, since the PF standard and tariff behind the month's money come from it.
+the customer keeps its previous valid profile (the rules: ``schemas.validation.profile_record``).
+A profile change republishes the customer's statistics, since the PF standard and tariff
+behind the month's money come from it.
 """
 
 from __future__ import annotations
@@ -12,29 +13,25 @@ from functools import partial
 
 import faust
 
-from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS
-from schemas.validation import check_profile
+from schemas.validation import Issue, profile_record
 from streams.runtime import Runtime
 
 
 async def process_event(rt: Runtime, event: faust.EventT) -> None:
     msg = event.message
-    if msg.value is None:
-        if msg.key:
-            rt.set_profile(event, msg.key.decode("utf-8", "replace"), None)
-            rt.counters["profiles_deleted"] += 1
+    change = profile_record(msg.key, msg.value)  # the rules the views of customers follow too
+    if change is None:  # a tombstone without a key
         return
-    profile = await rt.decode_input(CUSTOMERS, event, CustomerProfile)
-    if profile is None:
+    if isinstance(change, Issue):
+        await rt.dead_letter(CUSTOMERS, event, change.kind, change.detail)
         return
-    issue = check_profile(profile)
-    if issue is not None:
-        await rt.dead_letter(CUSTOMERS, event, issue.kind, issue.detail)
+    rt.set_profile(event, change.customer_id, change.profile)
+    if change.profile is None:
+        rt.counters["profiles_deleted"] += 1
         return
-    rt.set_profile(event, profile.customer_id, profile)
     rt.counters["profiles_applied"] += 1
-    doc = rt.stats_snapshot(profile.customer_id, datetime.now(UTC))
+    doc = rt.stats_snapshot(change.customer_id, datetime.now(UTC))
     if doc is not None:
         await rt.publish_stats([doc])
 
