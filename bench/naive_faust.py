@@ -3,15 +3,15 @@
 What a competent Faust user writes without tuning for throughput: one agent (concurrency 1)
 iterating the readings topic message by message. Per message it
 
-1. decodes and validates the reading with our own code (``schemas.codec.decode``, the key
-   check, ``schemas.validation.check_reading``); an unusable one is skipped with a counter
-   (no dead-letter topic: fine for a baseline);
+1. decodes and validates the reading with our own code (``schemas.codec.decode_keyed``: decode
+   and key check, ``schemas.validation.check_reading``); an unusable one is skipped with a
+   counter (no dead-letter topic: fine for a baseline);
 2. reads the customer's state from a plain faust Table (value: the compact ``LoadState`` bytes
    of metering/load.py, raw serializer, RocksDB store), applies the one reading with the same
    ``LoadState.apply`` the pipeline uses and writes the state back (one table write, so one
    changelog message, per reading);
-3. builds the stats.customer document with the pipeline's own ``Runtime.stats_snapshot`` and
-   ``await``s ``stats.send`` of it to an output topic of its own (``<prefix>naive.stats``).
+3. builds the stats.customer document with the pipeline's own ``metering.stats.stats_document``
+   and ``await``s ``stats.send`` of it to an output topic of its own (``<prefix>naive.stats``).
 
 No batching, no ``take_events``, no event-context tricks, no Redis. When it has processed N
 readings it writes its rate (readings/s from the first to the N-th) to a file once the broker has
@@ -37,7 +37,6 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 import faust
 import orjson
@@ -48,12 +47,12 @@ from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import worker_env
 from metering.arrears import ArrearsLedger
 from metering.load import LoadState
+from metering.stats import stats_document
 from schemas import topics as contract
-from schemas.codec import DecodeError, decode
-from schemas.models import CustomerProfile, MeterReading
+from schemas.codec import DecodeError, decode_keyed
+from schemas.models import MeterReading
 from schemas.validation import check_reading
 from streams.kafka import delete_topics, make_admin
-from streams.runtime import Runtime
 
 STATS_TOPIC = "naive.stats"  # under the run's topic prefix: settings.topic(STATS_TOPIC)
 
@@ -66,22 +65,6 @@ def changelog_topic(app_id: str) -> str:
 def app_topics(settings: Settings, app_id: str) -> list[str]:
     """Every topic a naive run leaves behind: its output, its changelog, faust's leader topic."""
     return [settings.topic(STATS_TOPIC), changelog_topic(app_id), f"{app_id}-__assignor-__leader"]
-
-
-class _SnapshotSource:
-    """What ``Runtime.stats_snapshot`` reads of its Runtime, for an app without one: the
-    settings, the zone, no profile (no customers agent) and an empty arrears ledger (no billing
-    agent) — exactly what the pipeline's Runtime answers for such a customer."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.tz = settings.tz
-
-    def profile(self, customer_id: str) -> CustomerProfile | None:
-        return None
-
-    def ledger(self, customer_id: str) -> ArrearsLedger:
-        return ArrearsLedger(tz=self.tz)
 
 
 def build_app(
@@ -129,7 +112,8 @@ def build_app(
         options=rocksdb_options(s),
     )
     tz, lateness_s = s.tz, s.lateness_s
-    source = cast(Runtime, _SnapshotSource(s))
+    # no billing agent: every customer's ledger is empty, as the pipeline's is without bills
+    no_bills = ArrearsLedger(tz=tz)
     skipped: Counter[str] = Counter()
     seen = {"n": 0, "t0": 0.0}
     # the pipeline's producer-buffer flush: faust's own gives up after 0.1 s without progress,
@@ -155,14 +139,11 @@ def build_app(
 
     async def process(key: bytes | None, value: bytes | None) -> None:
         try:
-            reading = decode(MeterReading, value)
+            reading = decode_keyed(MeterReading, key, value)
         except DecodeError as exc:
             skipped[exc.kind] += 1
             return
         cid = reading.customer_id
-        if key is not None and key != cid.encode():
-            skipped["key_mismatch"] += 1
-            return
         now = datetime.now(UTC)
         issue = check_reading(reading, now=now, contract_kva=None, future_tolerance_s=s.future_tolerance_s)
         if issue is not None:
@@ -180,7 +161,8 @@ def build_app(
             skipped[status] += 1
             return
         table[state_key] = state.to_bytes()
-        doc = Runtime.stats_snapshot(source, cid, now, load=state)
+        # no customers agent: no profile (profile_known false, no PF standard or tariff)
+        doc = stats_document(cid, state, no_bills, None, now, tz, s.gap_report_days)
         if doc is not None:
             await stats.send(key=state_key, value=orjson.dumps(doc))
 

@@ -26,8 +26,8 @@ from redis.exceptions import RedisError
 from gridpulse.settings import Settings
 from metering.arrears import ArrearsLedger
 from metering.load import LoadState
-from metering.pf_tariff import pf_standard_for
-from schemas.codec import DeadLetterCounter, DecodeError, dead_letter, decode
+from metering.stats import stats_document
+from schemas.codec import DeadLetterCounter, DecodeError, dead_letter, decode_keyed, describe_validation_error
 from schemas.models import CustomerProfile
 from streams.app_types import Topics
 from streams.context import event_context
@@ -43,15 +43,10 @@ FATAL_EXIT_CODE = 70  # EX_SOFTWARE: the worker's supervisor restarts it
 
 def describe(exc: BaseException) -> str:
     """An exception for a log line or a dead letter's detail: its type and message, within the
-    field's limit. A validation error is told by field and reason only: its own message quotes
-    the input, which may be a profile with the customer's name."""
-    if isinstance(exc, ValidationError):
-        what = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        )
-    else:
-        what = str(exc)
+    field's limit. A validation error is told by field and reason only
+    (``schemas.codec.describe_validation_error``): its own message quotes the input, which may be
+    a profile with the customer's name."""
+    what = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
     return f"{type(exc).__name__}: {what}"[:1000]
 
 
@@ -182,23 +177,18 @@ class Runtime:
         self.dead_letters.add(topic, kind)
         await self.topics.dlq[topic].send(key=msg.key, value=record)
 
-    async def decode_input(self, topic: str, event: faust.EventT, model: type[M]) -> M | None:
+    async def decode_input(
+        self, topic: str, event: faust.EventT, model: type[M], key_field: str = "customer_id"
+    ) -> M | None:
         """The message as ``model``, or None after dead-lettering it: undecodable, invalid, or
-        keyed by something else than its customer_id (it would land in another partition's
-        state)."""
+        keyed by something else than its ``key_field`` (it would land in another partition's
+        state; ``schemas.codec.decode_keyed``)."""
         msg = event.message
         try:
-            value = decode(model, msg.value)
+            return decode_keyed(model, msg.key, msg.value, key_field)
         except DecodeError as exc:
             await self.dead_letter(topic, event, exc.kind, exc.detail)
             return None
-        customer_id: str = value.customer_id  # type: ignore[attr-defined]  # every keyed input has it
-        if msg.key is not None and msg.key != customer_id.encode():
-            await self.dead_letter(
-                topic, event, "key_mismatch", "message key is not the customer_id (topics are keyed by it)"
-            )
-            return None
-        return value
 
     # ------------------------------------------------------------------ stats
 
@@ -209,32 +199,18 @@ class Runtime:
         load: LoadState | None = None,
         ledger: ArrearsLedger | None = None,
     ) -> dict[str, Any] | None:
-        """The ``stats.customer`` document, or None while nothing is known of the customer."""
-        load = load if load is not None else self.load_state(customer_id)
-        ledger = ledger if ledger is not None else self.ledger(customer_id)
-        if load.watermark is None and not ledger.has_events:
-            return None
-        profile = self.profile(customer_id)
-        standard = tariff = None
-        if profile is not None:
-            standard = pf_standard_for(
-                profile.tariff_class, profile.contract_kva, profile.voltage_kv, profile.pf_standard
-            )
-            tariff = profile.tariff_cny_per_kwh
-        now_ts = now.timestamp()
-        windows = load.snapshot(now_ts, pf_standard=standard, tariff_cny_per_kwh=tariff)
-        arrears = ledger.snapshot(now)
-        arrears["as_of"] = now.astimezone(self.tz).isoformat()  # ages and windows are as of this
-        windows.pop("ts")
-        newest = max(t for t in (load.data_end, ledger.newest_ts) if t is not None)
-        ts = datetime.fromtimestamp(newest, self.tz).isoformat()
-        doc: dict[str, Any] = {"customer_id": customer_id, "ts": ts, **windows, "arrears": arrears}
-        doc["profile_known"] = profile is not None
-        doc["gaps"] = [
-            {"date": g.day.isoformat(), "meter_id": g.meter_id, "expected": g.expected, "found": g.found}
-            for g in load.gaps(days=self.settings.gap_report_days)
-        ]
-        return doc
+        """The customer's ``stats.customer`` document (``metering.stats.stats_document``) from
+        its state in the tables, or ``load`` / ``ledger`` when the caller has just changed them;
+        None while nothing is known of the customer."""
+        return stats_document(
+            customer_id,
+            load if load is not None else self.load_state(customer_id),
+            ledger if ledger is not None else self.ledger(customer_id),
+            self.profile(customer_id),
+            now,
+            self.tz,
+            self.settings.gap_report_days,
+        )
 
     async def publish_stats(self, docs: Iterable[dict[str, Any]]) -> int:
         published = []

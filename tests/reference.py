@@ -7,7 +7,7 @@ no buckets, no caches, no pruning — every window is recomputed from all accept
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -168,6 +168,38 @@ def reference_load(
         out["yoy_growth_rate"] = (sum(last12) - sum(prior12)) / sum(prior12)  # type: ignore[arg-type]
     a, b = consumption.get(newest_month - 1), consumption.get(newest_month - 13)
     out["yoy_growth_kwh"] = None if a is None or b is None else a - b
+    return out
+
+
+def reference_gaps(
+    batches: list[list[dict[str, Any]]], tz: ZoneInfo, lateness_s: int = 48 * 3600, days: int = 7
+) -> list[dict[str, Any]]:
+    """Meter-days among the last ``days`` local days (ending with the newest reading's) with
+    fewer accepted readings than the day's intervals, as ``stats.customer`` lists them: day by
+    day, meters in the order they first reported. A meter is expected from its first day with
+    readings; on the newest day only the intervals starting up to the newest start. Assumes
+    every local midnight exists in ``tz`` and the data spans less than the state's 35 days."""
+    acc = accepted_readings(batches, lateness_s)
+    local = acc["start"] + _local_offsets(acc["start"], tz)
+    day = local // 86400 + EPOCH_ORDINAL
+    watermark = int(acc["start"].max())
+    newest_day = int(day[np.argmax(acc["start"])])
+    meters = list(dict.fromkeys(acc["meter"].tolist()))  # first-report order
+    out = []
+    for ordinal in range(newest_day - days + 1, newest_day + 1):
+        d = date.fromordinal(ordinal)
+        lo = int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+        nd = d + timedelta(days=1)
+        hi = int(datetime(nd.year, nd.month, nd.day, tzinfo=tz).timestamp())
+        for meter in meters:
+            mine = acc["meter"] == meter
+            if ordinal < int(day[mine].min()):
+                continue
+            interval = int(acc["interval"][mine][0])
+            expected = math.ceil((min(hi, watermark + 1) - lo) / interval)
+            found = int(np.sum(mine & (day == ordinal)))
+            if found < expected:
+                out.append({"date": d.isoformat(), "meter_id": meter, "expected": expected, "found": found})
     return out
 
 
