@@ -8,8 +8,8 @@ whole year's outages, so every worker keeps an **outage view** of three whole to
 group-less ``streams.follow.TopicFollower`` (as scoring's population view):
 
 - ``customers`` (compacted) -> ``Topology``: customers indexed by feeder and transformer area,
-  decoded and checked like the customers agent does (an invalid profile leaves the previous
-  one, a tombstone deletes the customer);
+  by the customers agent's rules (``schemas.validation.profile_record``: an invalid profile
+  leaves the previous one, a tombstone deletes the customer);
 - ``stats.customer`` (compacted) -> ``est_kw``: per customer a ``LoadEstimate`` of its latest
   stats, ``d30.avg_kw`` and the 24 ``hourly_kw`` (192 bytes of float64); the alert reads the
   hour of the outage start in the settings' zone, else the 30-day average;
@@ -53,10 +53,10 @@ from alerts.outage_impact import (
     apply_event,
     outage_alert,
 )
-from schemas.codec import DecodeError, decode
-from schemas.models import CustomerProfile, OutageAlert, OutageEvent, ReliabilityIndices
+from schemas.codec import DecodeError, decode_keyed
+from schemas.models import OutageAlert, OutageEvent, ReliabilityIndices
 from schemas.topics import CUSTOMERS, GRID_OUTAGES, STATS_CUSTOMER
-from schemas.validation import check_profile
+from schemas.validation import ProfileChange, profile_record
 from streams.follow import TopicFollower
 from streams.runtime import Runtime
 
@@ -81,19 +81,14 @@ class OutageView:
             self.apply_outage_message(rec.key, rec.value)
 
     def apply_profile_message(self, key: bytes | None, value: bytes | None) -> bool:
-        if value is None:
-            if key:
-                cid = key.decode("utf-8", "replace")
-                self.topology.delete(cid)
-                self.est_kw.pop(cid, None)
-            return key is not None
-        try:
-            profile = decode(CustomerProfile, value)
-        except DecodeError:
+        change = profile_record(key, value)
+        if not isinstance(change, ProfileChange):
             return False  # the customers agent dead-letters it
-        if (key is not None and key != profile.customer_id.encode()) or check_profile(profile) is not None:
-            return False
-        self.topology.put(CustomerNode.from_profile(profile))
+        if change.profile is None:
+            self.topology.delete(change.customer_id)
+            self.est_kw.pop(change.customer_id, None)
+        else:
+            self.topology.put(CustomerNode.from_profile(change.profile))
         return True
 
     def apply_stats_message(self, value: bytes | None) -> bool:
@@ -113,11 +108,9 @@ class OutageView:
         if value is None:
             return False
         try:
-            event = decode(OutageEvent, value)
+            event = decode_keyed(OutageEvent, key, value, "outage_id")
         except DecodeError:
             return False  # the outages agent dead-letters it
-        if key is not None and key != event.outage_id.encode():
-            return False
         apply_event(self.records, event)
         return True
 
@@ -131,23 +124,6 @@ class OutageStage:
             s, self.view.topics, self.view.apply_record, label="outages", counters=rt.counters
         )
 
-    async def decode_event(self, event: faust.EventT) -> OutageEvent | None:
-        msg = event.message
-        try:
-            value = decode(OutageEvent, msg.value)
-        except DecodeError as exc:
-            await self.rt.dead_letter(GRID_OUTAGES, event, exc.kind, exc.detail)
-            return None
-        if msg.key is not None and msg.key != value.outage_id.encode():
-            await self.rt.dead_letter(
-                GRID_OUTAGES,
-                event,
-                "key_mismatch",
-                "message key is not the outage_id (the topic is keyed by it)",
-            )
-            return None
-        return value
-
     def decide(self, outage: OutageEvent) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Fold the event into the view; the alert document and, on restore, the indices."""
         v = self.view
@@ -159,7 +135,7 @@ class OutageStage:
         return alert, indices
 
     async def process_event(self, event: faust.EventT) -> None:
-        outage = await self.decode_event(event)
+        outage = await self.rt.decode_input(GRID_OUTAGES, event, OutageEvent, key_field="outage_id")
         if outage is None:
             return
         if not await self.follower.sync(self.rt.settings.outage_view_wait_s):

@@ -68,10 +68,10 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
-from schemas.codec import DecodeError, decode, dumps_kept
+from schemas.codec import dumps_kept
 from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS, METER_READINGS, SCORES_CUSTOMER, STATS_CUSTOMER
-from schemas.validation import check_profile
+from schemas.validation import ProfileChange, profile_record
 from scoring import ModelConfig, PopulationState, load_config, run_population
 from scoring.indicators import Population
 from scoring.model import score_arrays, to_documents
@@ -168,20 +168,15 @@ class PopulationView:
         self._stats[str(doc["customer_id"])] = (as_of_ts(doc), dumps_kept(trim_stats(doc)))
 
     def apply_profile_message(self, key: bytes | None, value: bytes | None) -> bool:
-        """A ``customers`` record: the same rules as the customers agent, without the DLQ."""
-        if value is None:
-            if key:
-                self._profiles.pop(key.decode("utf-8", "replace"), None)
-            return key is not None
-        try:
-            profile = decode(CustomerProfile, value)
-        except DecodeError:
+        """A ``customers`` record: the customers agent's rules (``profile_record``), without the
+        DLQ; False when ignored."""
+        change = profile_record(key, value)
+        if not isinstance(change, ProfileChange):
             return False
-        if key is not None and key != profile.customer_id.encode():
-            return False
-        if check_profile(profile) is not None:
-            return False
-        self._profiles[profile.customer_id] = dumps_kept(trim_profile(profile))
+        if change.profile is None:
+            self._profiles.pop(change.customer_id, None)
+        else:
+            self._profiles[change.customer_id] = dumps_kept(trim_profile(change.profile))
         return True
 
     def stats(self, customer_id: str) -> dict[str, Any] | None:
