@@ -74,7 +74,7 @@ def build_app(
     from streams.app import _credentials, complete_buffer_flush, rocksdb_options
 
     s = settings
-    # the pipeline's producer, commit, buffer and store settings (streams.app.create_app); no web
+    # the pipeline's producer, commit, buffer and store settings (streams.app.make_app); no web
     # server, faust's default consumer-group timeouts, no GC tuning (a straightforward app)
     app = faust.App(
         app_id,

@@ -36,10 +36,11 @@ def make_worker(app: Any, loglevel: str, logfile: str | None) -> Any:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from streams.app import create_app, tune_gc
+    from streams.app import tune_gc
+    from streams.worker import create_worker
 
     settings = get_settings()
-    app = create_app(settings)
+    app = create_worker(settings).app
     tune_gc(settings.gc_gen0_threshold)
     worker = make_worker(app, args.loglevel, args.logfile)
     worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
         gt=0,
         description="how often the scoring population (breakpoints, totals, tier cuts) is recomputed",
     )
+    scoring_growth_rerun: float = Field(
+        0.5,
+        gt=0,
+        description="a pass runs before the interval is up once the population has grown by this share "
+        "since the last pass (a new deployment's first customers do not set the breakpoints for long)",
+    )
+    scoring_min_gap_s: float = Field(
+        2.0, ge=0, description="shortest time between two population passes (and after a failed one)"
+    )
     scoring_model_path: str | None = Field(
         None, description="scoring model config (.json or .toml, scoring.load_config); default: the article's"
     )

@@ -1,8 +1,9 @@
-"""The Faust application: one App, its topics and tables, the agents registered on it.
+"""The Faust application itself: its configuration, its topics, and what the worker adds to
+faust's producer and store (a complete buffer flush, RocksDB options, tracked metadata).
 
-``create_app(settings)`` builds a fresh app (tests build one per test with unique topic
-prefixes and app ids); ``gridpulse worker`` runs one. Agents live in streams/agents/*.py and
-are registered here, in one place.
+Nothing here knows the agents: ``streams.worker.create_worker`` builds the app with
+:func:`make_app`, then the runtime and the stages on it (tests build one per test with unique
+topic prefixes and app ids; ``gridpulse worker`` runs one).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.auth import SASLCredentials, SSLCredentials
 
-from gridpulse.settings import Settings, get_settings
+from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.app_types import Topics
 
@@ -100,15 +101,14 @@ def tune_gc(gen0_threshold: int) -> None:
     gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
-def written_topics(app: faust.App) -> list[str]:
+def written_topics(app: faust.App, t: Topics) -> list[str]:
     """Every topic the worker writes to: the tables' changelogs and the output topics."""
-    t: Topics = app.gp_topics  # type: ignore[attr-defined]
     outputs = [t.stats, t.scores, t.alerts_credit, t.alerts_outage, t.reliability, *t.dlq.values()]
     names = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     return names + [topic.get_topic_name() for topic in outputs]
 
 
-async def track_written_topics(app: faust.App, within_s: float = 60.0) -> None:
+async def track_written_topics(app: faust.App, topics: Topics, within_s: float = 60.0) -> None:
     """Make the producer's metadata hold every topic the worker writes to, and keep it so.
 
     A table write picks its changelog partition from the producer's metadata at once
@@ -120,7 +120,7 @@ async def track_written_topics(app: faust.App, within_s: float = 60.0) -> None:
     every written topic explicitly keeps them in every refresh.
     """
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # the aiokafka producer
-    names = written_topics(app)
+    names = written_topics(app, topics)
     try:
         async with asyncio.timeout(within_s):
             await asyncio.gather(*[producer.client.add_topic(name) for name in names])
@@ -168,8 +168,9 @@ def complete_buffer_flush(buffer: Any) -> None:
     buffer.flush = flush
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> faust.App:
-    s = settings or get_settings()
+def make_app(s: Settings, **overrides: Any) -> faust.App:
+    """The faust App with the worker's configuration (``overrides`` replace entries), its
+    producer buffer's flush made complete; no topics, tables or agents yet."""
     conf: dict[str, Any] = {
         "broker": [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",")],
         "broker_credentials": _credentials(s),
@@ -198,17 +199,5 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> faust.App:
     }
     conf.update(overrides)
     app = faust.App(s.app_id, **conf)
-    app.gp_settings = s  # type: ignore[attr-defined]
     complete_buffer_flush(app.producer.buffer)
-    app.gp_topics = declare_topics(app, s)  # type: ignore[attr-defined]
-
-    from streams.agents import register_all
-
-    register_all(app, s, app.gp_topics)  # type: ignore[attr-defined]
-
-    async def _track(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await track_written_topics(app)
-
-    # on every assignment: after the changelogs are created, before the streams resume
-    app.on_partitions_assigned.connect(_track)
     return app

@@ -1,5 +1,6 @@
 """What the agents share on one worker: tables, caches, the dead-letter path, the stats
-publisher and the Redis sink. Built once per app in ``streams.agents.register_all``.
+publisher, the Redis sink and who owns which customer. Built once per worker in
+``streams.worker.create_worker``.
 
 Tables (RocksDB via rocksdict, each with a changelog topic) all hold one compact record per
 customer, keyed by customer_id bytes and created with ``use_partitioner=True``: the input
@@ -29,8 +30,10 @@ from metering.load import LoadState
 from metering.stats import stats_document
 from schemas.codec import DeadLetterCounter, DecodeError, dead_letter, decode_keyed, describe_validation_error
 from schemas.models import CustomerProfile
+from streams.app import rocksdb_options
 from streams.app_types import Topics
 from streams.context import event_context
+from streams.ownership import Ownership
 from streams.sinks import RedisHashSink
 
 log = logging.getLogger(__name__)
@@ -76,10 +79,9 @@ class Runtime:
         self.tz = settings.tz
         self.dead_letters = DeadLetterCounter()
         self.counters: Counter[str] = Counter()
+        self.ownership = Ownership(app, settings)
 
         def table(name: str, help_: str) -> Any:
-            from streams.app import rocksdb_options
-
             return app.Table(
                 name,
                 key_type=bytes,  # bytes -> faust's "raw" codec: we serialise ourselves

@@ -23,8 +23,8 @@ per customer.
   reached the end offsets the topics had when it started, so a restart re-evaluating every
   customer does not re-open what is already open.
 - Afterwards, the worker's own transitions and grades update the state at once; the reader
-  applies only records of customers this worker does not own (``partition_of``, as in
-  scoring), which keeps them current for the day a rebalance hands them over. A record of an
+  applies only records of customers this worker does not own (``streams.ownership``, as
+  in scoring), which keeps them current for the day a rebalance hands them over. A record of an
   owned customer read back later than the worker's own newer update would take it backwards.
 """
 
@@ -46,8 +46,8 @@ from alerts.credit_rules import (
     is_open,
 )
 from gridpulse.settings import Settings
-from schemas.topics import ALERTS_CREDIT, METER_READINGS, SCORES_CUSTOMER
-from streams.agents.scoring import partition_of
+from schemas.topics import ALERTS_CREDIT, SCORES_CUSTOMER
+from streams.agents.scoring import ScoringStage
 from streams.follow import TopicFollower
 from streams.runtime import Runtime
 
@@ -113,15 +113,7 @@ class CreditAlertStage:
         )
         self.ready = self.follower.ready  # open alerts and last grades read back
 
-    # ----------------------------------------------------------------- ownership
-
-    def owns(self, customer_id: str) -> bool:
-        consumer = self.rt.app.consumer
-        if consumer is None:
-            return False
-        readings = self.rt.settings.topic(METER_READINGS)
-        owned = {tp.partition for tp in consumer.assignment() if tp.topic == readings}
-        return partition_of(customer_id, self.rt.settings.topic_partitions) in owned
+    # ----------------------------------------------------------------- the customer's manager
 
     def manager_of(self, customer_id: str) -> str | None:
         profile = self.rt.profile(customer_id)
@@ -191,7 +183,7 @@ class CreditAlertStage:
             cid = str(doc["customer_id"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return  # written by gridpulse only: nothing to dead-letter
-        if self.ready.is_set() and self.owns(cid):
+        if self.ready.is_set() and self.rt.ownership.owns(cid):
             return  # this worker's own updates are newer than what it reads back
         if is_alert:
             self.state.apply(doc)
@@ -199,12 +191,9 @@ class CreditAlertStage:
             self.state.grades[cid] = doc["credit_grade"]
 
 
-def register(rt: Runtime) -> CreditAlertStage:
+def register(rt: Runtime, scoring: ScoringStage) -> CreditAlertStage:
     stage = CreditAlertStage(rt)
     rt.on_stats.append(stage.on_stats)
-    scoring = getattr(rt.app, "gp_scoring", None)
-    if scoring is not None:
-        scoring.on_scores.append(stage.on_scores)
+    scoring.on_scores.append(stage.on_scores)
     rt.app.task(stage.follower.run_forever)
-    rt.app.gp_credit_alerts = stage  # type: ignore[attr-defined]
     return stage

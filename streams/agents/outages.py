@@ -163,5 +163,4 @@ def register(rt: Runtime) -> OutageStage:
             await rt.guarded(GRID_OUTAGES, event, partial(stage.process_event, event))
 
     rt.app.task(stage.follower.run_forever)
-    rt.app.gp_outages = stage  # type: ignore[attr-defined]
     return stage

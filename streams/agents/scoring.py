@@ -18,12 +18,17 @@ dict fed by topics that exist anyway, and the pure scoring code reads the trimme
 exactly as it reads whole ones (``tests/unit/test_scoring_stream.py``).
 
 **Every worker computes the PopulationState itself** from its view, in a thread (the pass is
-numpy and must not stall the consumer's heartbeats): at start, once the tables are recovered
-and the view has read both topics up to their end offsets at start, then every
-``GRIDPULSE_SCORING_INTERVAL_S``. Customers are sorted by id before each pass, so workers
-with the same view get bit-for-bit the same state (float sums depend on order). No internal
-topic, no leader election; the price: between passes, workers may hold states that differ by
-the few customers whose stats changed within the view's lag. Once input is quiet they agree.
+numpy and must not stall the consumer's heartbeats): once the tables are recovered and the
+view has read its topics up to their end offsets at start, as soon as the view holds customers
+(a worker started on empty topics scores its first customers within seconds of their
+statistics), again — at least ``GRIDPULSE_SCORING_MIN_GAP_S`` apart — whenever the population has
+grown by ``GRIDPULSE_SCORING_GROWTH_RERUN`` (half) since the last pass, and every
+``GRIDPULSE_SCORING_INTERVAL_S`` (``pass_due``). Until the first pass, statistics only wait
+(``scores_waiting_for_population``); the first pass scores them all. Customers are sorted by
+id before each pass, so workers with the same view get bit-for-bit the same state (float sums
+depend on order). No internal topic, no leader election; the price: between passes, workers
+may hold states that differ by the few customers whose stats changed within the view's lag.
+Once input is quiet they agree.
 
 Who publishes a customer's score: only its owner, the worker holding its partition (the
 partition is the key's murmur2, Kafka's default partitioner, as for every customer-keyed topic
@@ -65,21 +70,22 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
+from aiokafka import ConsumerRecord
 
 from schemas.codec import dumps_kept
 from schemas.models import CustomerProfile
-from schemas.topics import CUSTOMERS, METER_READINGS, SCORES_CUSTOMER, STATS_CUSTOMER
+from schemas.topics import CUSTOMERS, SCORES_CUSTOMER, STATS_CUSTOMER
 from schemas.validation import ProfileChange, profile_record
 from scoring import ModelConfig, PopulationState, load_config, run_population
 from scoring.indicators import Population
 from scoring.model import score_arrays, to_documents
-from streams.kafka import make_consumer
+from streams.follow import TopicFollower
+from streams.ownership import partition_of
 from streams.runtime import Runtime
 from streams.sinks import RedisHashSink, flatten
 
 log = logging.getLogger(__name__)
+PASS_POLL_S = 0.5  # how often run_passes asks pass_due
 
 # ---------------------------------------------------------------------- pure: the view's records
 
@@ -130,11 +136,6 @@ def as_of_ts(doc: Mapping[str, Any]) -> float:
         return datetime.fromisoformat(raw).timestamp() if raw else 0.0
     except ValueError:
         return 0.0
-
-
-def partition_of(customer_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives the key (murmur2, like aiokafka/Java)."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 class PopulationView:
@@ -288,8 +289,17 @@ class ScoringStage:
         self.rt = rt
         self.config = config
         self.view = PopulationView()
-        self.view_ready = asyncio.Event()
+        st = rt.settings
+        self.topics = (st.topic(STATS_CUSTOMER), st.topic(CUSTOMERS), st.topic(SCORES_CUSTOMER))
+        self.follower = TopicFollower(
+            st, self.topics, self.apply_record, label="scoring", counters=rt.counters
+        )
+        self.view_ready = self.follower.ready  # read up to the end offsets the topics had at start
         self.state: PopulationState | None = None
+        self.last_pass_size = 0  # customers in the view at the last pass
+        # owned customers whose statistics came while there was no state yet: the first pass
+        # scores them even when they reached the view after the pass took its snapshot
+        self._waiting: set[str] = set()
         self.published: dict[str, bytes] = {}  # owned customers: digest of the last score sent
         self._rescored_during_pass: set[str] | None = None
         self._redis_repaired = False  # the first pass writes every owned score to Redis
@@ -297,14 +307,7 @@ class ScoringStage:
         # called with every batch of published scores, after they are sent (credit warnings)
         self.on_scores: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
 
-    # ----------------------------------------------------------------- ownership
-
-    def owned_partitions(self) -> set[int]:
-        consumer = self.rt.app.consumer
-        if consumer is None:
-            return set()
-        readings = self.rt.settings.topic(METER_READINGS)
-        return {tp.partition for tp in consumer.assignment() if tp.topic == readings}
+    # ----------------------------------------------------------------- published scores
 
     def apply_score_message(self, key: bytes | None, value: bytes | None) -> None:
         """A record of scores.customer (anyone's): the digest of the customer's published score,
@@ -341,6 +344,7 @@ class ScoringStage:
         if not docs:
             return
         if self.state is None:
+            self._waiting.update(d["customer_id"] for d in docs)
             self.rt.counters["scores_waiting_for_population"] += len(docs)
             return
         profiles = {d["customer_id"]: self.rt.profile(d["customer_id"]) for d in docs}
@@ -370,14 +374,18 @@ class ScoringStage:
         finally:
             rescored, self._rescored_during_pass = self._rescored_during_pass, None
         self.state = run.state
+        self.last_pass_size = len(docs)
         self.rt.counters["scoring_passes"] += 1
-        owned = self.owned_partitions()
+        owned = self.rt.ownership.partitions()
         n = self.rt.settings.topic_partitions
         scores = [
             s
             for s in run.documents
             if partition_of(s["customer_id"], n) in owned and s["customer_id"] not in rescored
         ]
+        # rescored by the hook meanwhile, or waiting for a state and newer than the snapshot
+        waiting, self._waiting = self._waiting, set()
+        rescored |= waiting - {d["customer_id"] for d in docs}
         newer = [d for cid in sorted(rescored) if (d := self.view.stats(cid)) is not None]
         scores += score_against(
             newer,
@@ -398,85 +406,91 @@ class ScoringStage:
 
     # ----------------------------------------------------------------- the view's reader
 
-    async def follow_view(self) -> None:
-        """Read stats.customer and customers from the beginning, forever, into the view, and
-        scores.customer into the digests of what is published."""
-        s = self.rt.settings
-        names = (s.topic(STATS_CUSTOMER), s.topic(CUSTOMERS), s.topic(SCORES_CUSTOMER))
-        consumer = make_consumer(s, group_id=None, max_poll_records=10_000)
-        await consumer.start()
-        try:
-            tps: list[TopicPartition] = []
-            while True:
-                await consumer._client.force_metadata_update()
-                tps = [
-                    TopicPartition(t, p)
-                    for t in names
-                    for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                if {tp.topic for tp in tps} == set(names):
-                    break
-                log.warning("scoring: waiting for topics %s to exist", names)
-                await asyncio.sleep(5.0)
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            behind = {tp for tp in tps if end[tp] > 0}
-            while True:
-                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                    for rec in records:
-                        if tp.topic == names[0]:
-                            self.view.apply_stats_message(rec.value)
-                        elif tp.topic == names[1]:
-                            self.view.apply_profile_message(rec.key, rec.value)
-                        else:
-                            self.apply_score_message(rec.key, rec.value)
-                if behind:
-                    behind = {tp for tp in behind if await consumer.position(tp) < end[tp]}
-                    if not behind:
-                        log.info("scoring: population view caught up (%d customers)", len(self.view))
-                        self.view_ready.set()
-                else:
-                    self.view_ready.set()
-        finally:
-            await consumer.stop()
+    def apply_record(self, rec: ConsumerRecord) -> None:
+        """A record of stats.customer or customers (into the view) or of scores.customer (the
+        digest of what is published), read from the beginning by ``self.follower``."""
+        if rec.topic == self.topics[0]:
+            self.view.apply_stats_message(rec.value)
+        elif rec.topic == self.topics[1]:
+            self.view.apply_profile_message(rec.key, rec.value)
+        else:
+            self.apply_score_message(rec.key, rec.value)
 
-    async def follow_view_forever(self) -> None:
-        """``follow_view``, restarted when Kafka fails it: the view keeps what it has (re-reading
-        from the beginning changes nothing), and the passes keep using it meanwhile."""
-        while True:
-            try:
-                await self.follow_view()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scoring: population view reader failed; restarting in 5 s")
-                self.rt.counters["scoring_view_restarts"] += 1
-                await asyncio.sleep(5.0)
+    # ----------------------------------------------------------------- when passes run
 
     async def run_passes(self) -> None:
-        interval = self.rt.settings.scoring_interval_s
+        """Population passes, forever: as soon as the worker is ready and the view holds
+        customers (a new deployment scores within seconds, not after a whole interval), again
+        when the population has grown materially, and every ``GRIDPULSE_SCORING_INTERVAL_S``."""
+        s = self.rt.settings
+        loop = asyncio.get_running_loop()
+        last_at: float | None = None  # loop time of the last pass, or of the last failed one
         while True:
+            await asyncio.sleep(PASS_POLL_S)
+            if not self.ready():
+                continue
+            due = pass_due(
+                view_size=len(self.view),
+                last_size=self.last_pass_size,
+                has_state=self.state is not None,
+                since_last_s=None if last_at is None else loop.time() - last_at,
+                interval_s=s.scoring_interval_s,
+                growth=s.scoring_growth_rerun,
+                min_gap_s=s.scoring_min_gap_s,
+            )
+            if not due:
+                continue
             try:
                 n = await self.population_pass()
             except Exception:
-                # a failed pass keeps the last state; the next one tries again
+                # a failed pass keeps the last state; the next one tries again after the gap
                 log.exception("scoring: population pass failed")
                 self.rt.counters["scoring_pass_failures"] += 1
-                n = -1
-            if n is None:
-                await asyncio.sleep(0.5)  # not ready yet: the first pass comes as soon as it is
+                last_at = loop.time()
                 continue
+            if n is None:
+                continue  # not ready after all (a rebalance began)
+            last_at = loop.time()
             if n > 0:
-                log.info("scoring: population pass re-published %d customers", n)
-            await asyncio.sleep(interval)
+                log.info("scoring: population pass over %d customers re-published %d", self.last_pass_size, n)
+
+
+def pass_due(
+    *,
+    view_size: int,
+    last_size: int,
+    has_state: bool,
+    since_last_s: float | None,
+    interval_s: float,
+    growth: float,
+    min_gap_s: float,
+) -> bool:
+    """Whether a population pass is due (the worker being ready).
+
+    - never on an empty view (nothing to rank; the worker started before any data);
+    - the first: at once once the view holds customers (``since_last_s`` None), or ``min_gap_s``
+      after a failed attempt;
+    - then every ``interval_s``, and sooner — but ``min_gap_s`` apart, so a population streaming
+      in is ranked a few times, not at every customer — when the view holds more than
+      ``1 + growth`` times the customers of the last pass: quintile breakpoints and tier cuts
+      drawn on the first 60 customers of a deployment must not rank the next 10,000 for an
+      interval.
+    """
+    if view_size == 0:
+        return False
+    if since_last_s is None:
+        return True
+    if since_last_s < min_gap_s:
+        return False
+    if not has_state or since_last_s >= interval_s:
+        return True
+    return view_size > last_size * (1.0 + growth)
 
 
 def register(rt: Runtime) -> ScoringStage:
     stage = ScoringStage(rt, load_model(rt.settings.scoring_model_path))
     rt.on_stats.append(stage.on_stats)
 
-    rt.app.task(stage.follow_view_forever)
+    rt.app.task(stage.follower.run_forever)
     rt.app.task(stage.run_passes)
-    rt.app.gp_scoring = stage  # type: ignore[attr-defined]
     return stage

@@ -17,7 +17,8 @@ import faust
 import pytest
 from faust.transport.producer import ProducerBuffer
 
-from streams.app import complete_buffer_flush, create_app
+from streams.app import complete_buffer_flush
+from streams.worker import create_worker
 
 HANDOVER_S = 0.3
 
@@ -91,6 +92,6 @@ async def test_complete_flush_of_an_empty_buffer_returns_at_once(
 
 
 def test_the_worker_app_uses_the_complete_flush() -> None:
-    app = create_app()
+    app = create_worker().app
     flush = app.producer.buffer.flush
     assert flush.__qualname__.startswith(complete_buffer_flush.__qualname__), flush.__qualname__

@@ -14,12 +14,13 @@ from scoring import ModelConfig, run_population, score_one
 from streams.agents.scoring import (
     PopulationView,
     changed_scores,
-    partition_of,
+    pass_due,
     score_against,
     total_value,
     trim_stats,
     value_matrix_entry,
 )
+from streams.ownership import partition_of
 from tests.scoring_samples import full_doc, simulated_stats
 
 
@@ -145,3 +146,37 @@ def test_redis_entries_and_partitioning() -> None:
     parts = list(range(4))
     for cid in ("c1", "C00042", "客户-7"):
         assert partition_of(cid, 4) == DefaultPartitioner()(cid.encode(), parts, parts)
+
+
+# ---------------------------------------------------------------------- when passes run
+
+PASS = {"interval_s": 300.0, "growth": 0.5, "min_gap_s": 2.0}
+
+
+def test_no_pass_on_an_empty_view() -> None:
+    # a worker started before any data: nothing to rank, and nothing to wait an interval for
+    assert not pass_due(view_size=0, last_size=0, has_state=False, since_last_s=None, **PASS)
+    assert not pass_due(view_size=0, last_size=0, has_state=False, since_last_s=1e9, **PASS)
+
+
+def test_first_pass_as_soon_as_the_view_holds_customers() -> None:
+    assert pass_due(view_size=1, last_size=0, has_state=False, since_last_s=None, **PASS)
+    # after a failed first attempt: again once the gap has passed, not after the interval
+    assert not pass_due(view_size=60, last_size=0, has_state=False, since_last_s=1.9, **PASS)
+    assert pass_due(view_size=60, last_size=0, has_state=False, since_last_s=2.0, **PASS)
+
+
+def test_a_grown_population_is_ranked_again_before_the_interval() -> None:
+    kw = {"last_size": 60, "has_state": True, **PASS}
+    assert not pass_due(view_size=90, since_last_s=10.0, **kw)  # grown by exactly half: not more
+    assert pass_due(view_size=91, since_last_s=10.0, **kw)
+    assert not pass_due(view_size=10_000, since_last_s=1.0, **kw)  # within the gap: coalesce
+    assert pass_due(view_size=10_000, since_last_s=2.0, **kw)
+
+
+def test_a_stable_population_is_ranked_every_interval() -> None:
+    kw = {"view_size": 1000, "last_size": 1000, "has_state": True, **PASS}
+    assert not pass_due(since_last_s=299.0, **kw)
+    assert pass_due(since_last_s=300.0, **kw)
+    # a population that shrank (tombstoned profiles do not shrink it; a stats view never does)
+    assert not pass_due(view_size=500, last_size=1000, has_state=True, since_last_s=10.0, **PASS)

@@ -10,7 +10,7 @@ import pytest
 from faust import Worker
 
 from gridpulse.cli import make_worker
-from streams.app import create_app
+from streams.worker import create_worker
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def restore_root_logger() -> Iterator[None]:
 
 @pytest.mark.parametrize(("asked", "level"), [("warning", logging.WARNING), ("info", logging.INFO)])
 def test_worker_logs_at_the_level_asked(asked: str, level: int) -> None:
-    worker = make_worker(create_app(), asked, None)
+    worker = make_worker(create_worker().app, asked, None)
     worker._setup_logging()
     assert logging.getLogger().level == level
     assert not logging.getLogger("faust.topics").isEnabledFor(logging.DEBUG)
@@ -33,6 +33,6 @@ def test_worker_logs_at_the_level_asked(asked: str, level: int) -> None:
 
 def test_faust_worker_alone_turns_the_root_logger_to_debug_at_warning() -> None:
     """Why make_worker drops the spinner (if faust changes this, the workaround can go)."""
-    worker = Worker(create_app(), loglevel="warning", quiet=True)
+    worker = Worker(create_worker().app, loglevel="warning", quiet=True)
     worker._setup_logging()
     assert logging.getLogger().level == logging.DEBUG
