@@ -8,6 +8,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # setup -> up -> topics -> pytest must happen in this order even under `make -j`
 .NOTPARALLEL:
+# Every target that runs something from .venv depends on `setup` (scripts/bootstrap.sh:
+# idempotent, silent when there is nothing to do), so each one works on a fresh clone; the
+# stack's own targets (down, status, kill-kafka, wipe, clean) need nothing installed.
 
 VENV := .venv/bin
 STACK := scripts/stack.sh
@@ -47,13 +50,13 @@ kill-kafka: ## SIGKILL the local broker (fault tests)
 wipe: ## stop the stack and delete its data (.run/)
 	@$(STACK) wipe
 
-topics: ## create the contract topics on the local broker
+topics: setup up ## create the contract topics on the local broker (started if need be)
 	$(VENV)/gridpulse topics create
 
 test: setup lint up topics ## everything: lint, stack up, topics, then the whole pytest suite
 	$(VENV)/pytest -q
 
-test-unit: ## unit tests only; needs no stack
+test-unit: setup ## unit tests only; needs no stack
 	$(VENV)/pytest -q tests/unit
 
 test-integration: setup up topics ## integration tests only, against the local stack
@@ -65,12 +68,12 @@ faults: setup up topics ## fault scenarios at full size (CI runs them small insi
 demo: setup up topics ## run the end-to-end demo on the local stack
 	$(VENV)/gridpulse demo
 
-lint: ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check) and mypy
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
 
-format: ## apply ruff's formatting and safe fixes
+format: setup ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .
 

@@ -129,8 +129,10 @@ kafka_pid() {
     pid_runs "$pid" kafka.Kafka "$(kafka_props)" && printf '%s' "$pid"
 }
 
-kafka_port() { # the port the running broker was configured with
-    sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$(kafka_props)" 2>/dev/null
+# *_port: the port the component was configured with; nothing (and success) before its first
+# start or after a wipe, so that `status` works on a fresh clone
+kafka_port() {
+    sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$(kafka_props)" 2>/dev/null || true
 }
 
 kafka_java() { # java args... with the broker's classpath
@@ -216,7 +218,7 @@ redis_pid() {
     pid_runs "$pid" redis-server && printf '%s' "$pid"
 }
 
-redis_port() { sed -n 's/^port \([0-9]*\)$/\1/p' "$REDIS_DIR/redis.conf" 2>/dev/null; }
+redis_port() { sed -n 's/^port \([0-9]*\)$/\1/p' "$REDIS_DIR/redis.conf" 2>/dev/null || true; }
 
 redis_answers() { [[ $(timeout 5 redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]]; }
 
@@ -309,7 +311,7 @@ pg_pid() {
     pid_runs "$pid" postgres && printf '%s' "$pid"
 }
 
-pg_port() { sed -n 's/^port = \([0-9]*\)$/\1/p' "$PG_DIR/data/gridpulse.conf" 2>/dev/null; }
+pg_port() { sed -n 's/^port = \([0-9]*\)$/\1/p' "$PG_DIR/data/gridpulse.conf" 2>/dev/null || true; }
 
 pg_answers() {
     pg_bin
