@@ -3,7 +3,8 @@ batches with ``take_events``, exactly like the pipeline's agent but with no work
 gridpulse's agent does, it cannot beat this on the same broker and machine.
 
 Run by bench/run.py as a worker process:
-    GP_FLOOR_TOPIC=... GP_FLOOR_N=... GP_FLOOR_OUT=... python -m bench.faust_floor worker -l info
+    GP_FLOOR_TOPIC=... GP_FLOOR_N=... GP_FLOOR_OUT=... GP_FLOOR_DATA=... \\
+        python -m bench.faust_floor worker -l info
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ _s = get_settings()
 _topic = os.environ["GP_FLOOR_TOPIC"]
 _total = int(os.environ["GP_FLOOR_N"])
 _out = Path(os.environ["GP_FLOOR_OUT"])
+_data = Path(os.environ["GP_FLOOR_DATA"])  # the app's data directory (bench/run.py: under its run)
 
 app = faust.App(
     os.environ.get("GP_FLOOR_APP", f"gridpulse-floor-{int(time.time())}"),
-    datadir=os.environ.get("GP_FLOOR_DATA", "/tmp/gridpulse-floor-data"),
+    datadir=str(_data),
     broker=[f"kafka://{h}" for h in _s.kafka_bootstrap.split(",")],
     store="memory://",
     web_enabled=False,

@@ -1,4 +1,4 @@
-"""Pydantic models of every topic of the wire contract (/work/shared/CONTRACT.md).
+"""Pydantic models of every topic of the wire contract (docs/CONTRACT.md).
 
 Field names are the contract's and must not change; adding a field is allowed (say in its
 description that it is an addition). Units are in each field's description.
