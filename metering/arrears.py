@@ -19,7 +19,12 @@ Rules (CONTRACT.md: "payments settle the oldest open amount first unless they na
 - trailing 12 months (late_fees_12m, reversals_12m, theft_12m): events with ts <= as_of whose
   local date is after the same calendar day one year before as_of; 36-month sums (paid_36m =
   payments - reversals, due_36m = billed amounts, late_fee_amount_36m): the 36 local billing
-  months ending with as_of's month, from monthly buckets.
+  months ending with as_of's month, from monthly buckets;
+- what does not age by itself, so an alert can name it (alerts.credit_rules): the oldest overdue
+  open charge (``oldest_overdue_id``: the bill_id of a bill, the event_id of another charge; its
+  type, due date and the amount still open on it; the most days past due, ties in arrival
+  order), the amounts of the 12-month late fees and reversals, and ``last_event_ts``, the event
+  time of the newest billing event applied (whether the customer's inputs are recent).
 """
 
 from __future__ import annotations
@@ -220,6 +225,7 @@ class ArrearsLedger:
         today = datetime.fromtimestamp(as_of_s, self.tz).date()
         buckets = {"0_30": 0, "31_60": 0, "61_90": 0, "over_90": 0}
         oldest = 0
+        oldest_charge: list[Any] | None = None
         outstanding = 0
         for charge in self._charges:
             if charge[OPEN] <= 0:
@@ -227,7 +233,8 @@ class ArrearsLedger:
             outstanding += charge[OPEN]
             days_past_due = today.toordinal() - charge[DUE]
             if days_past_due >= 1:
-                oldest = max(oldest, days_past_due)
+                if days_past_due > oldest:  # strictly: the first of equal ages (arrival order)
+                    oldest, oldest_charge = days_past_due, charge
                 buckets[_bucket(days_past_due)] += charge[OPEN]
         year_ago = _year_before(today).toordinal()
         recent = [
@@ -235,6 +242,7 @@ class ArrearsLedger:
             for ts, kind, fen in self._recent
             if ts <= as_of_s and datetime.fromtimestamp(ts, self.tz).date().toordinal() > year_ago
         ]
+        last_event = None if self.newest_ts is None else datetime.fromtimestamp(self.newest_ts, self.tz)
         month_now = month_index(today.year, today.month)
         window = [self._monthly.get(month_now - k) for k in range(SETTLED_KEPT_MONTHS)]
         months = [b for b in window if b is not None]
@@ -250,6 +258,15 @@ class ArrearsLedger:
             "late_fee_amount_36m": _cny(sum(b[LATE_FEES] for b in months)),
             "credit": _cny(self._credit),
             "bills_open": sum(1 for c in self._charges if c[TYPE] == "bill" and c[OPEN] > 0),
+            "oldest_overdue_id": None if oldest_charge is None else oldest_charge[KEY],
+            "oldest_overdue_type": None if oldest_charge is None else oldest_charge[TYPE],
+            "oldest_overdue_due_date": (
+                None if oldest_charge is None else date.fromordinal(oldest_charge[DUE]).isoformat()
+            ),
+            "oldest_overdue_open": _cny(0 if oldest_charge is None else oldest_charge[OPEN]),
+            "late_fee_amount_12m": _cny(sum(fen for kind, fen in recent if kind == "late_fee")),
+            "reversal_amount_12m": _cny(sum(fen for kind, fen in recent if kind == "payment_reversal")),
+            "last_event_ts": None if last_event is None else last_event.isoformat(),
         }
 
     # ---------------------------------------------------------------- serialisation

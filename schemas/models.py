@@ -351,6 +351,29 @@ class Arrears(BaseModel):
     as_of: Timestamp | None = Field(
         default=None, description="(addition) when ages and trailing windows were evaluated"
     )
+    oldest_overdue_id: Id | None = Field(
+        default=None,
+        description="(addition) the oldest overdue open charge: its bill_id (a bill) or event_id "
+        "(a late fee, theft penalty, adjustment or untraceable reversal); null when nothing is overdue",
+    )
+    oldest_overdue_type: BillingType | None = Field(
+        default=None, description="(addition) the type of that charge"
+    )
+    oldest_overdue_due_date: IsoDate | None = Field(
+        default=None, description="(addition) its due date: days overdue = as_of's local date - this"
+    )
+    oldest_overdue_open: NonNegative = Field(
+        default=0.0, description="(addition) the amount still open on it, CNY"
+    )
+    late_fee_amount_12m: NonNegative = Field(
+        default=0.0, description="(addition) late fees charged in the trailing 12 months, CNY"
+    )
+    reversal_amount_12m: NonNegative = Field(
+        default=0.0, description="(addition) payments reversed in the trailing 12 months, CNY"
+    )
+    last_event_ts: Timestamp | None = Field(
+        default=None, description="(addition) event time of the newest billing event; null without any"
+    )
 
 
 class IntervalGap(BaseModel):
@@ -475,12 +498,20 @@ class CreditAlert(BaseModel):
     status: AlertStatus
     ts: Timestamp = Field(description="event time of the input that changed the alert")
     reason: Text = Field(description="human-readable reason; never the customer's name")
-    evidence: dict[str, EvidenceValue] = Field(description="the numbers that fired the rule")
+    evidence: dict[str, EvidenceValue] = Field(
+        description="what fired the rule, named so that it does not go stale: ids, due dates, counts "
+        "and amounts, and `as_of`, when ages were measured"
+    )
     customer_id: Id
     rule: Id = Field(
         description="overdue_30, overdue_90, late_fees_12m, reversals_12m, theft_12m, grade_downgrade, ..."
     )
     manager_id: Id | None = Field(description="the customer manager warned; null when unknown")
+    flapping: bool = Field(
+        default=False,
+        description="(addition) the alert kept opening and resolving: held open, its flips not "
+        "published, until its condition is steady again (alerts.credit_rules)",
+    )
 
 
 class AffectedCustomer(BaseModel):

@@ -277,6 +277,8 @@ def reference_arrears(events: list[dict[str, Any]], as_of: datetime, tz: ZoneInf
     months = np.array([local_date(e["ts"]).year * 12 + local_date(e["ts"]).month - 1 for e in evs])
     kinds = np.array([e["type"] for e in evs])
     amounts = np.array([round(e["amount"] * 100) for e in evs])
+    overdue = [i for i in open_items if i["open"] > 0 and (today - i["due"]).days > 0]
+    oldest = max(overdue, key=lambda i: (today - i["due"]).days, default=None)  # first of equals
     in12 = (ts <= as_of.timestamp()) & (days > year_ago.toordinal())
     now_m = today.year * 12 + today.month - 1
     in36 = (months > now_m - 36) & (months <= now_m)
@@ -295,4 +297,11 @@ def reference_arrears(events: list[dict[str, Any]], as_of: datetime, tz: ZoneInf
         "late_fee_amount_36m": int(amounts[in36 & (kinds == "late_fee")].sum()) / 100,
         "credit": credit / 100,
         "bills_open": sum(1 for i in open_items if i["type"] == "bill" and i["open"] > 0),
+        "oldest_overdue_id": oldest["key"] if oldest else None,
+        "oldest_overdue_type": oldest["type"] if oldest else None,
+        "oldest_overdue_due_date": oldest["due"].isoformat() if oldest else None,
+        "oldest_overdue_open": oldest["open"] / 100 if oldest else 0.0,
+        "late_fee_amount_12m": int(amounts[in12 & (kinds == "late_fee")].sum()) / 100,
+        "reversal_amount_12m": int(amounts[in12 & (kinds == "payment_reversal")].sum()) / 100,
+        "last_event_ts": max(e["ts"] for e in evs).astimezone(tz).isoformat() if evs else None,
     }

@@ -51,6 +51,41 @@ def test_payment_settles_the_oldest_open_amount_first() -> None:
     assert snap["overdue_buckets"] == {"0_30": 150.0, "31_60": 0.0, "61_90": 0.0, "over_90": 0.0}
 
 
+def test_the_oldest_overdue_charge_is_named_with_what_does_not_age() -> None:
+    ledger = ledger_of(*TWO_BILLS, bill("b0", 70.0, "2026-01-25", "2026-01-06"))
+    snap = ledger.snapshot(at("2026-03-01"))
+    # b1 and b0 are both due 25 Jan: the first to arrive is the oldest
+    assert (snap["oldest_overdue_id"], snap["oldest_overdue_type"]) == ("b1", "bill")
+    assert (snap["oldest_overdue_due_date"], snap["oldest_overdue_open"]) == ("2026-01-25", 100.0)
+    assert snap["last_event_ts"] == "2026-02-05T10:00:00+08:00"
+    ledger.apply(event("p1", "payment", 60.0, "2026-02-10", bill_id="b1"))
+    assert ledger.snapshot(at("2026-03-01"))["oldest_overdue_open"] == 40.0  # partly paid: still b1
+    ledger.apply(event("p2", "payment", 40.0, "2026-02-11", bill_id="b1"))
+    snap = ledger.snapshot(at("2026-03-01"))
+    assert (snap["oldest_overdue_id"], snap["oldest_overdue_open"]) == ("b0", 70.0)
+    assert snap["last_event_ts"] == "2026-02-11T10:00:00+08:00"
+    # nothing overdue yet, or nothing at all
+    assert ledger_of(*TWO_BILLS).snapshot(at("2026-01-20"))["oldest_overdue_id"] is None
+    empty = ArrearsLedger(SHANGHAI).snapshot(at("2026-01-20"))
+    assert (empty["oldest_overdue_id"], empty["oldest_overdue_open"], empty["last_event_ts"]) == (
+        None,
+        0.0,
+        None,
+    )
+
+
+def test_a_late_fee_can_be_the_oldest_overdue_charge_and_windows_carry_amounts() -> None:
+    ledger = ledger_of(
+        event("f1", "late_fee", 12.5, "2026-01-10"),
+        bill("b1", 100.0, "2026-02-25", "2026-02-05"),
+        event("r1", "payment_reversal", 30.0, "2026-02-06"),
+    )
+    snap = ledger.snapshot(at("2026-03-01"))
+    assert (snap["oldest_overdue_id"], snap["oldest_overdue_type"]) == ("f1", "late_fee")
+    assert (snap["late_fee_amount_12m"], snap["reversal_amount_12m"]) == (12.5, 30.0)
+    assert ledger.snapshot(at("2027-01-11"))["late_fee_amount_12m"] == 0.0  # left the window
+
+
 def test_payment_naming_a_bill_settles_it_first_and_the_excess_fifo() -> None:
     snap = ledger_of(*TWO_BILLS, event("p1", "payment", 250.0, "2026-02-10", bill_id="b2")).snapshot(
         at("2026-03-01")
