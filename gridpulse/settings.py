@@ -88,6 +88,34 @@ class Settings(BaseSettings):
     credit_state_wait_s: float = Field(
         60.0, gt=0, description="longest wait at start for the open alerts read back from alerts.credit"
     )
+    # when and how long (alerts.credit_rules: why these defaults)
+    credit_recent_days: float = Field(
+        7.0,
+        gt=0,
+        description="a customer whose newest billing event is older than this is not judged at once: "
+        "its history is loading; its state changes silently until it settles",
+    )
+    credit_settle_s: float = Field(
+        30.0, ge=0, description="quiet time after a customer's last old billing input before it is judged"
+    )
+    credit_open_hold_s: float = Field(
+        30.0, ge=0, description="a worse alert state (open, escalate) must hold this long to be published"
+    )
+    credit_resolve_hold_s: float = Field(
+        3600.0, ge=0, description="a better alert state (resolve, lower) must hold this long to be published"
+    )
+    credit_flap_transitions: int = Field(
+        4, ge=2, description="this many opens/resolves within the flap window: the alert is flapping"
+    )
+    credit_flap_window_s: float = Field(7 * 86400.0, gt=0, description="the flap detection window")
+    credit_flap_quiet_s: float = Field(
+        86400.0, ge=0, description="a flapping alert is held until its condition is steady this long"
+    )
+    credit_evidence_change: float = Field(
+        0.2,
+        gt=0,
+        description="an open alert is re-published when an amount of its evidence moves by this share",
+    )
 
     # --- outages (alerts.outage, reliability.indices; DOMAIN.md section 5) ------------------
     outage_view_wait_s: float = Field(
