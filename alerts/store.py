@@ -48,7 +48,9 @@ class UpsertResult:
 async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> UpsertResult:
     """Store one alert message (alerts.credit / alerts.outage) by its alert_id.
 
-    Idempotent: the same message twice leaves one row and one history entry. An older message
+    Idempotent: the same message twice leaves one row and one history entry. A message that
+    only refreshes the evidence (same status and severity) is a history entry of its own
+    (migration 003), and not news for the managers (``changed`` false). An older message
     arriving after a newer one (by ``ts``) is recorded in the history but does not roll the
     alert's current state back.
     """
@@ -89,7 +91,7 @@ async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> Upser
             """
             INSERT INTO alert_history (alert_id, ts, status, severity, reason, evidence)
             VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-            ON CONFLICT (alert_id, ts, status, severity) DO NOTHING
+            ON CONFLICT (alert_id, ts, status, severity, md5(reason || evidence::text)) DO NOTHING
             RETURNING true
             """,
             alert["alert_id"],

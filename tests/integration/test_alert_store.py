@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import asyncpg
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -68,6 +69,26 @@ async def test_upsert_is_idempotent_and_keeps_history(conn: asyncpg.Connection) 
     # a late redelivery of the first state does not roll the alert back
     await upsert_alert(conn, alert("open", "major", "2026-11-01T08:00:00+08:00", 31))
     assert await conn.fetchval("SELECT status FROM alerts") == "escalated"
+
+
+async def test_refreshed_evidence_is_history_but_no_change(conn: asyncpg.Connection) -> None:
+    """An open alert re-published with new evidence (same status, severity and event time: no
+    new input, a count moved) is a history entry of its own; redelivered, it is still one."""
+    await migrate(conn)
+    await upsert_alert(conn, alert("open", "major", "2026-11-01T08:00:00+08:00", 31))
+    refresh = alert("open", "major", "2026-11-01T08:00:00+08:00", 31)
+    refresh["evidence"] = {"oldest_overdue_days": 31, "outstanding": 600.0}
+    first = await upsert_alert(conn, refresh)
+    again = await upsert_alert(conn, refresh)
+    assert (first.created, first.changed) == (False, False)
+    assert (again.created, again.changed) == (False, False)
+    outstanding = [
+        orjson.loads(r["evidence"])["outstanding"]
+        for r in await conn.fetch("SELECT evidence FROM alert_history ORDER BY id")
+    ]
+    assert outstanding == [1234.5, 600.0]
+    row = await conn.fetchrow("SELECT evidence FROM alerts")
+    assert orjson.loads(row["evidence"])["outstanding"] == 600.0
 
 
 async def test_acknowledge_once(conn: asyncpg.Connection) -> None:
