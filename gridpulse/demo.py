@@ -25,7 +25,13 @@ from gridpulse.settings import Settings
 from gridpulse.workerproc import ROOT, WorkerProcess
 from schemas import topics as contract
 from simulator.run import SimulationOptions, run_simulation
-from streams.kafka import create_contract_topics, delete_topics, delete_topics_with_prefix, read_latest
+from streams.kafka import (
+    create_contract_topics,
+    delete_topics,
+    delete_topics_with_prefix,
+    read_all,
+    read_latest,
+)
 
 DEMO_PREFIX = "demo."
 
@@ -135,6 +141,7 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
         print_scores(scores)
         await _show_top(settings)
         await show_outages(settings)
+        await wait_credit_settled(worker, settings)
         await show_alerts(settings, demo_dsn)
     finally:
         worker.stop()
@@ -227,6 +234,17 @@ async def show_outages(settings: Settings) -> None:
         )
 
 
+async def wait_credit_settled(worker: WorkerProcess, settings: Settings, within_s: float = 120.0) -> None:
+    """Until no customer's billing history is settling and the open hold has passed since: the
+    credit warnings then describe the customers as they are (alerts.credit_rules)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not (await worker.counters())["counters"].get("credit_settling"):
+            await asyncio.sleep(settings.credit_open_hold_s + 2.0)
+            return
+        await asyncio.sleep(1.0)
+
+
 async def show_alerts(settings: Settings, dsn: str, within_s: float = 30.0) -> None:
     """The alerts as customer managers read them: from the alert store (PostgreSQL), which
     `gridpulse alerts-consumer` fills from alerts.credit and alerts.outage."""
@@ -248,6 +266,11 @@ async def show_alerts(settings: Settings, dsn: str, within_s: float = 30.0) -> N
                 break
             await asyncio.sleep(1.0)
         print(f"\nalerts: {len(published)} published on the alert topics, {stored} in the alert store")
+        credit = Counter(r.key for r in await read_all(settings, settings.topic(contract.ALERTS_CREDIT)))
+        print(
+            f"  alerts.credit: {sum(credit.values())} publications for {len(credit)} alerts, "
+            f"at most {max(credit.values(), default=0)} for one"
+        )
         if not stored:
             return
         rows = await conn.fetch(
