@@ -220,7 +220,6 @@ class CreditAlertStage:
             counters=rt.counters,
         )
         self.ready = self.follower.ready  # open alerts and last grades read back
-        rt.app.timer(interval=TICK_S, name="credit_alerts.tick")(self.tick)
 
     # ----------------------------------------------------------------- the customer's manager
 
@@ -376,4 +375,5 @@ def register(rt: Runtime, scoring: ScoringStage) -> CreditAlertStage:
     rt.on_stats.append(stage.on_stats)
     scoring.on_scores.append(stage.on_scores)
     rt.app.task(stage.follower.run_forever)
+    rt.app.timer(interval=TICK_S, name="credit_alerts.tick")(stage.tick)
     return stage

@@ -24,7 +24,7 @@ import orjson
 from gridpulse.settings import Settings
 from metering.arrears import ArrearsLedger
 from schemas.topics import ALERTS_CREDIT
-from streams.agents.credit_alerts import CreditAlertStage
+from streams.agents.credit_alerts import CreditAlertStage, register
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI).timestamp()
@@ -231,9 +231,14 @@ async def test_a_restarted_stage_does_not_publish_what_is_published() -> None:
     assert [a["alert_id"] for a in lost.out.sent] == ["credit:C1:overdue"]
 
 
-def test_the_stage_registers_its_tick_on_the_app() -> None:
+def test_register_wires_the_hooks_and_the_tick() -> None:
     stand = Stand()
     registered: list[Any] = []
     stand.app.timer = lambda **kw: lambda fun: registered.append((kw, fun)) or fun
-    stage = CreditAlertStage(stand)  # type: ignore[arg-type]
+    stand.app.task = lambda fun: fun
+    stand.on_stats = []  # type: ignore[attr-defined]
+    scoring = SimpleNamespace(on_scores=[])
+    stage = register(stand, scoring)  # type: ignore[arg-type]
+    assert stand.on_stats == [stage.on_stats]  # type: ignore[attr-defined]
+    assert scoring.on_scores == [stage.on_scores]
     assert registered == [({"interval": 1.0, "name": "credit_alerts.tick"}, stage.tick)]
