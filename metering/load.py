@@ -33,7 +33,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -433,6 +433,48 @@ class LoadState:
             try:
                 rows.append(_validated(_fields(reading)))
             except (KeyError, AttributeError, TypeError):
+                rows.append("schema")
+        result = ApplyResult(statuses=[APPLIED] * len(rows))
+        self._apply_rows(rows, result)
+        if self.watermark is not None:
+            self._prune(self.watermark - self.lateness_s)
+        return result
+
+    def apply_block(
+        self,
+        meter_id: str,
+        start: int,
+        interval_s: int,
+        kwh: Sequence[float | None],
+        kvarh: Sequence[float | None] | None = None,
+        kvarh_export: Sequence[float | None] | None = None,
+        demand_kw: Sequence[float | None] | None = None,
+        indices: Iterable[int] | None = None,
+    ) -> ApplyResult:
+        """Apply intervals of one meter's block in one call: interval i is the reading stamped
+        ``start + (i+1)*interval_s`` (``start``: epoch s of the first interval's start) with the
+        i-th entries of the lists, judged exactly as that reading would be by `apply`, in
+        interval order.
+
+        ``indices``: the intervals to apply, ascending (default: every one whose kwh is not
+        None). The result has one status per index given, in that order.
+        """
+        if indices is None:
+            indices = [i for i, value in enumerate(kwh) if value is not None]
+        rows: list[tuple[Any, ...] | str] = []
+        for i in indices:
+            fields = (
+                meter_id,
+                start + (i + 1) * interval_s,
+                interval_s,
+                kwh[i],
+                kvarh[i] if kvarh is not None else None,
+                kvarh_export[i] if kvarh_export is not None else None,
+                demand_kw[i] if demand_kw is not None else None,
+            )
+            try:
+                rows.append(_validated(fields))
+            except TypeError:
                 rows.append("schema")
         result = ApplyResult(statuses=[APPLIED] * len(rows))
         self._apply_rows(rows, result)

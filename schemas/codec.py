@@ -32,7 +32,8 @@ DECODE_KINDS: Final = (
     "decode",  # null value, not UTF-8, not JSON, not a JSON object
     "schema",  # missing field, wrong type, out-of-range value not covered below
     "negative_energy",  # kwh / kvarh / kvarh_export / demand_kw < 0
-    "bad_timestamp",  # ts, planned_start, expected_restore: not RFC 3339, no offset, year outside 1970..2999
+    # ts, a block's start, planned_start, expected_restore: not RFC 3339, no offset, year outside 1970..2999
+    "bad_timestamp",
     "bad_date",  # due_date not YYYY-MM-DD, period not YYYY-MM
     "interval_length",  # interval_s outside 1..86400 (reading validation adds the allowed lengths)
     "unknown_code",  # a value outside an enumeration: billing type, outage event, tariff class, ...
@@ -46,7 +47,7 @@ would land in another partition's state."""
 DETAIL_MAX_CHARS: Final = 512
 """Dead-letter details are cut to this length: enough to diagnose, not a copy of the message."""
 
-_TIMESTAMP_FIELDS = frozenset({"ts", "planned_start", "expected_restore"})
+_TIMESTAMP_FIELDS = frozenset({"ts", "start", "planned_start", "expected_restore"})  # start: a block's
 _ENERGY_FIELDS = frozenset({"kwh", "kvarh", "kvarh_export", "demand_kw"})
 _DATE_FIELDS = frozenset({"due_date", "period"})
 _ROOT_DECODE_TYPES = frozenset({"json_invalid", "json_type", "model_type", "model_attributes_type"})
@@ -67,7 +68,8 @@ class DecodeError(Exception):
         return f"{self.kind}: {self.detail}"
 
 
-def _error_kind(err: Any) -> str:
+def error_kind(err: Any) -> str:
+    """The dead-letter kind of one pydantic error (the first error of a message decides)."""
     loc = err["loc"]
     etype = err["type"]
     if not loc:
@@ -123,7 +125,7 @@ def decode(model: type[M], raw: bytes | bytearray | None) -> M:
     except ValidationError as exc:
         try:
             errors = exc.errors(include_input=False, include_url=False)
-            kind, detail = _error_kind(errors[0]), _describe(errors)
+            kind, detail = error_kind(errors[0]), _describe(errors)
         except Exception:  # a broken error report must not escape either
             kind, detail = "schema", "invalid message"
         raise DecodeError(kind, detail) from None
@@ -205,6 +207,7 @@ def dead_letter(
     error_kind: str,
     detail: str,
     now: datetime,
+    interval_index: int | None = None,
 ) -> bytes:
     """The ``<topic>.dlq`` record (``DeadLetter``) of an unusable input message, as JSON bytes.
 
@@ -212,7 +215,9 @@ def dead_letter(
     :data:`DETAIL_MAX_CHARS`, made valid UTF-8, and any ``name`` the message carries is
     redacted from it (personal data of ``customers`` messages). ``now`` must be aware; the
     record's ``ts`` is written in UTC. An ``error_kind`` that is not a short snake_case word
-    is written as ``unknown``.
+    is written as ``unknown``. ``interval_index`` is the position of the dead-lettered interval
+    when ``raw`` is a block of ``meter.readings`` and only that interval is unusable; None (null)
+    when the whole message is.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("dead_letter needs an aware `now` (e.g. datetime.now(UTC))")
@@ -235,6 +240,7 @@ def dead_letter(
         "error": kind,
         "detail": text,
         "ts": now.astimezone(UTC),
+        "interval_index": interval_index,
     }
     return orjson.dumps(record, option=orjson.OPT_UTC_Z)
 

@@ -3,7 +3,8 @@
     python -m schemas.jsonschema          # (re)write the files
     python -m schemas.jsonschema --check  # exit 1 when a file is missing or stale
 
-One file per topic (``schemas/json/<topic>.json``) and ``dlq.json`` for every ``*.dlq`` topic.
+One file per topic (``schemas/json/<topic>.json``) and ``dlq.json`` for every ``*.dlq`` topic;
+``meter.readings.json`` accepts either form of the topic (a single reading or a block).
 Inputs are described as producers must write them (validation mode), outputs as gridpulse
 writes them (serialization mode, with the JSON keys such as ``0_30``). Output schemas do not
 forbid additional properties, whatever the Python model does: the contract lets us add fields,
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from schemas.models import INPUT_MODELS, OUTPUT_MODELS, DeadLetter
+from schemas.models import BLOCK_MODELS, INPUT_MODELS, OUTPUT_MODELS, DeadLetter
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 DLQ_SCHEMA_NAME = "dlq"
@@ -55,11 +56,27 @@ def topic_schema(
     }
 
 
+def either_form(single: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
+    """One topic document accepting a single value or a block: ``anyOf`` the two models' schemas
+    (each under ``$defs`` by its title), the header fields of the single form's document."""
+    head = {k: single[k] for k in ("$schema", "$id", "x-topic", "x-schema-version")}
+    defs: dict[str, Any] = {}
+    forms = []
+    for doc in (single, block):
+        body = {k: v for k, v in doc.items() if k not in head}
+        defs.update(body.pop("$defs", {}))
+        defs[body["title"]] = body
+        forms.append({"$ref": f"#/$defs/{body['title']}"})
+    return {**head, "title": single["title"], "anyOf": forms, "$defs": defs}
+
+
 def render_all() -> dict[str, str]:
     """File name -> file text of every schema, as ``--check`` expects them on disk."""
     docs: dict[str, dict[str, Any]] = {}
     for topic, model in INPUT_MODELS.items():
         docs[topic] = topic_schema(topic, model, "validation")
+        if topic in BLOCK_MODELS:  # either form on the topic
+            docs[topic] = either_form(docs[topic], topic_schema(topic, BLOCK_MODELS[topic], "validation"))
     for topic, model in OUTPUT_MODELS.items():
         docs[topic] = topic_schema(topic, model, "serialization")
     # written by us, read by the people who replay dead letters

@@ -17,7 +17,7 @@ epoch number is rejected. Floats must be finite.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -123,6 +123,55 @@ class MeterReading(BaseModel):
         max_length=64,
         description="head-end quality codes (estimated, power_fail, clock_set, tamper, ...); "
         "carried through, not errors",
+    )
+
+
+MAX_BLOCK_INTERVALS: Final = 2976
+"""Intervals of one block at most: 31 days of quarter hours."""
+
+Intervals = Annotated[list[NonNegative | None], Field(min_length=1, max_length=MAX_BLOCK_INTERVALS)]
+
+
+class MeterReadingBlock(BaseModel):
+    """Consecutive intervals of one meter in one ``meter.readings`` value (the block form; IEC
+    61968-9 ``IntervalBlock``, the acquisition system's 96-point daily curve). An addition agreed
+    in the shared contract; both forms share the topic: a value with ``start`` and a list-valued
+    ``kwh`` is a block.
+
+    Interval i covers [start + i*interval_s, start + (i+1)*interval_s): it is the single reading
+    stamped ``ts = start + (i+1)*interval_s`` and is judged like one (its values, VEE, duplicates,
+    lateness), on its own: a bad interval is dead-lettered with the block's bytes and its
+    ``interval_index``, the others apply. The stream agent does not build this model (nor one
+    per interval): ``schemas.blocks.decode_block`` reads a block into lists in one pass with the
+    same rules; the model is the block's JSON Schema and documentation.
+    """
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    meter_id: Id = Field(description="meter identifier")
+    customer_id: Id = Field(description="customer the meter bills")
+    start: Timestamp = Field(description="START of the first interval, RFC 3339 with offset")
+    interval_s: int = Field(
+        default=900, strict=True, gt=0, le=86400, description="interval length, seconds (1..86400)"
+    )
+    kwh: Intervals = Field(
+        description="active import energy per interval, kWh, >= 0; null = not read; "
+        f"1..{MAX_BLOCK_INTERVALS} intervals"
+    )
+    kvarh: Intervals | None = Field(
+        default=None, description="reactive import energy per interval, kvarh; same length as kwh"
+    )
+    kvarh_export: Intervals | None = Field(
+        default=None, description="reactive export energy per interval, kvarh; same length as kwh"
+    )
+    demand_kw: Intervals | None = Field(
+        default=None, description="maximum demand per interval, kW; same length as kwh"
+    )
+    quality: list[list[Annotated[str, Field(strict=True, max_length=64)]] | None] | None = Field(
+        default=None,
+        max_length=MAX_BLOCK_INTERVALS,
+        description="head-end quality codes per interval (null: none); same length as kwh",
     )
 
 
@@ -606,6 +655,13 @@ class DeadLetter(BaseModel):
         description="human-readable detail; never the customer's name"
     )
     ts: Timestamp = Field(description="when it was dead-lettered, UTC")
+    interval_index: int | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        description="(addition) the position of the dead-lettered interval in a block of "
+        "meter.readings (raw is the whole block); null when the whole message is dead-lettered",
+    )
 
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {
@@ -616,6 +672,8 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     topics.CONSUMPTION_HISTORY: ConsumptionHistory,
 }
 """The model of each input topic."""
+BLOCK_MODELS: dict[str, type[BaseModel]] = {topics.METER_READINGS: MeterReadingBlock}
+"""The block form an input topic also carries (its JSON Schema accepts either form)."""
 OUTPUT_MODELS: dict[str, type[BaseModel]] = {
     topics.STATS_CUSTOMER: StatsCustomer,
     topics.SCORES_CUSTOMER: ScoresCustomer,

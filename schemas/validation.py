@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from schemas.blocks import ReadingBlock
 from schemas.codec import DecodeError, decode_keyed
 from schemas.models import BillingEvent, CustomerProfile, MeterReading
 
@@ -45,6 +46,8 @@ reading far above it is a wrong CT/PT ratio, a unit error (Wh as kWh) or a meter
 PF_STANDARDS: Final = (0.80, 0.85, 0.90)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,39 +74,126 @@ def check_reading(
     in UTC seconds since the epoch (a 15-minute reading ends at :00, :15, :30 or :45 in any zone
     whose offset is a whole number of hours).
     """
-    for field in ("kwh", "kvarh", "kvarh_export", "demand_kw"):
-        value = getattr(r, field)
-        if value is not None and value < 0:
-            return Issue("negative_energy", f"{field} = {value} < 0")
+    return check_interval(
+        r.ts,
+        r.interval_s,
+        r.kwh,
+        r.kvarh,
+        r.kvarh_export,
+        r.demand_kw,
+        now=now,
+        contract_kva=contract_kva,
+        future_tolerance_s=future_tolerance_s,
+        allowed_intervals=allowed_intervals,
+        demand_margin=demand_margin,
+    )
 
-    if r.interval_s not in allowed_intervals:
+
+def check_interval(
+    ts: datetime,
+    interval_s: int,
+    kwh: float,
+    kvarh: float | None,
+    kvarh_export: float | None,
+    demand_kw: float | None,
+    *,
+    now: datetime,
+    contract_kva: float | None,
+    future_tolerance_s: int = 300,
+    allowed_intervals: Collection[int] = ALLOWED_INTERVALS,
+    demand_margin: float = DEMAND_MARGIN,
+) -> Issue | None:
+    """:func:`check_reading` on the values of one interval (a single reading's, or a block's)."""
+    for name, value in (
+        ("kwh", kwh),
+        ("kvarh", kvarh),
+        ("kvarh_export", kvarh_export),
+        ("demand_kw", demand_kw),
+    ):
+        if value is not None and value < 0:
+            return Issue("negative_energy", f"{name} = {value} < 0")
+
+    if interval_s not in allowed_intervals:
         allowed = sorted(allowed_intervals)
-        return Issue("interval_length", f"interval_s = {r.interval_s} is not one of {allowed}")
-    offset = (r.ts - _EPOCH) % timedelta(seconds=r.interval_s)
+        return Issue("interval_length", f"interval_s = {interval_s} is not one of {allowed}")
+    offset = (ts - _EPOCH) % timedelta(seconds=interval_s)
     if offset:
         return Issue(
             "interval_length",
-            f"ts {r.ts.isoformat()} is {offset.total_seconds():g} s past a {r.interval_s} s boundary",
+            f"ts {ts.isoformat()} is {offset.total_seconds():g} s past a {interval_s} s boundary",
         )
 
-    if r.ts > now + timedelta(seconds=future_tolerance_s):
-        ahead = (r.ts - now).total_seconds()
-        return Issue("future_timestamp", f"ts {r.ts.isoformat()} is {ahead:g} s in the future")
+    if ts > now + timedelta(seconds=future_tolerance_s):
+        ahead = (ts - now).total_seconds()
+        return Issue("future_timestamp", f"ts {ts.isoformat()} is {ahead:g} s in the future")
 
     if contract_kva:
         limit_kw = contract_kva * demand_margin
-        interval_kw = r.kwh * 3600.0 / r.interval_s
+        interval_kw = kwh * 3600.0 / interval_s
         if interval_kw > limit_kw:
             return Issue(
                 "impossible_demand",
                 f"interval demand {interval_kw:g} kW > contract {contract_kva:g} kVA x {demand_margin:g}",
             )
-        if r.demand_kw is not None and r.demand_kw > limit_kw:
+        if demand_kw is not None and demand_kw > limit_kw:
             return Issue(
                 "impossible_demand",
-                f"demand_kw {r.demand_kw:g} kW > contract {contract_kva:g} kVA x {demand_margin:g}",
+                f"demand_kw {demand_kw:g} kW > contract {contract_kva:g} kVA x {demand_margin:g}",
             )
     return None
+
+
+def check_block(
+    block: ReadingBlock,
+    *,
+    now: datetime,
+    contract_kva: float | None,
+    future_tolerance_s: int = 300,
+    allowed_intervals: Collection[int] = ALLOWED_INTERVALS,
+    demand_margin: float = DEMAND_MARGIN,
+) -> dict[int, Issue]:
+    """:func:`check_reading` of every readable interval of a block (``schemas.blocks``): the
+    issue of each interval that has one, by position; the same issue, detail included, as the
+    single reading stamped with the interval's ``ts`` would get.
+
+    Arithmetic on the block's integers first (the interval length and alignment are the block's,
+    the ``ts`` are ``start + (i+1)*interval_s``); :func:`check_interval` only for the intervals
+    that fail a test, to say why in the single reading's words.
+    """
+    interval_s = block.interval_s
+    step_us = interval_s * 1_000_000
+    everyone = interval_s not in allowed_intervals or block.start_us % step_us != 0
+    future_us = (now - _EPOCH) // _US + future_tolerance_s * 1_000_000
+    limit_kw = contract_kva * demand_margin if contract_kva else _INF
+    demand = block.demand_kw
+    issues: dict[int, Issue] = {}
+    first_ts_us = block.start_us + step_us
+    for i, kwh in enumerate(block.kwh):
+        if kwh is None:
+            continue
+        if not (
+            everyone
+            or first_ts_us + i * step_us > future_us
+            or kwh * 3600.0 / interval_s > limit_kw
+            or (demand is not None and (d := demand[i]) is not None and d > limit_kw)
+        ):
+            continue
+        issue = check_interval(
+            block.ts(i),
+            interval_s,
+            kwh,
+            block.kvarh[i] if block.kvarh is not None else None,
+            block.kvarh_export[i] if block.kvarh_export is not None else None,
+            demand[i] if demand is not None else None,
+            now=now,
+            contract_kva=contract_kva,
+            future_tolerance_s=future_tolerance_s,
+            allowed_intervals=allowed_intervals,
+            demand_margin=demand_margin,
+        )
+        if issue is not None:
+            issues[i] = issue
+    return issues
 
 
 def check_billing(

@@ -1,7 +1,7 @@
 """docs/CONTRACT.md stays true to the models: every topic has its section, every field of a
 topic's model (nested objects included) is in that section's tables and no other field is, the
 topic table says how each topic is cleaned up, and every dead-letter error kind the code
-enumerates is named."""
+enumerates is named. A topic's block form (``BLOCK_MODELS``) is documented under ``#### `block```."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from schemas import topics
 from schemas.codec import DECODE_KINDS
-from schemas.models import INPUT_MODELS, OUTPUT_MODELS, DeadLetter
+from schemas.models import BLOCK_MODELS, INPUT_MODELS, OUTPUT_MODELS, DeadLetter
 from schemas.validation import ISSUE_KINDS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "CONTRACT.md"
@@ -105,6 +105,8 @@ def test_every_topic_has_a_section_and_no_section_is_of_an_unknown_topic(doc) ->
 def test_the_fields_of_each_topic_are_those_of_its_model(topic: str, doc) -> None:
     fields, _, _ = doc
     expected = model_paths(MODELS[topic])
+    if topic in BLOCK_MODELS:  # the block form's fields, under its `#### `block`` heading
+        expected |= {f"block.{path}" for path in model_paths(BLOCK_MODELS[topic])}
     documented = fields.get(topic, set())
     assert sorted(expected - documented) == [], f"fields of {topic} missing from {DOC.name}"
     assert sorted(documented - expected) == [], f"{DOC.name} names fields {topic} does not have"

@@ -229,6 +229,7 @@ def test_contract_output_fields() -> None:
         "error",
         "detail",
         "ts",
+        "interval_index",  # addition: the dead-lettered interval of a block
     }
 
 
