@@ -169,12 +169,23 @@ class Runtime:
             self.counters["processing_failed"] += 1
             await self.dead_letter(topic, event, "processing_failed", describe(exc))
 
-    async def dead_letter(self, topic: str, event: faust.EventT, kind: str, detail: str) -> None:
+    async def dead_letter(
+        self, topic: str, event: faust.EventT, kind: str, detail: str, interval_index: int | None = None
+    ) -> None:
         """Send an unusable message to ``<topic>.dlq`` with its context; it is then acked like
-        any other, so its offset is committed after the dead letter is flushed."""
+        any other, so its offset is committed after the dead letter is flushed.
+        ``interval_index``: only that interval of a block is unusable (the record says which)."""
         msg = event.message
         record = dead_letter(
-            msg.value, msg.key, msg.topic, msg.partition, msg.offset, kind, detail, datetime.now(UTC)
+            msg.value,
+            msg.key,
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            kind,
+            detail,
+            datetime.now(UTC),
+            interval_index,
         )
         self.dead_letters.add(topic, kind)
         await self.topics.dlq[topic].send(key=msg.key, value=record)

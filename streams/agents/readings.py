@@ -6,6 +6,12 @@ call, and each changed customer is written to the table once and published once.
 customer's 4 readings an hour, or a backlog of thousands, cost one state write and one
 snapshot per batch.
 
+Both forms of the topic (docs/CONTRACT.md): a block (a meter's consecutive intervals, e.g. a
+daily curve) is decoded into lists in one pass (``schemas.blocks``), judged interval by interval
+(a bad interval is dead-lettered with its ``interval_index``, the others apply) and applied in
+one ``LoadState.apply_block`` call, in arrival order with the customer's single readings of the
+batch: still one state write and one document per customer and batch.
+
 Exactly-once effect under at-least-once delivery: the LoadState remembers every
 (meter_id, interval) inside the allowed lateness, so a reading redelivered after a crash
 (its offset not yet committed, its effect already in the changelog) is a duplicate and
@@ -16,69 +22,102 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
 import faust
 from faust.streams import Stream
 
+from metering.load import LoadState
+from schemas.blocks import ReadingBlock, decode_reading
+from schemas.codec import DecodeError
 from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
-from schemas.validation import check_reading
+from schemas.validation import Issue, check_block, check_reading
 from streams.context import event_context
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
+class _Block:
+    """A block's intervals to apply (the others were dead-lettered or not read)."""
+
+    block: ReadingBlock
+    indices: list[int]
+
+
 async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     now = datetime.now(UTC)
     s = rt.settings
-    groups: dict[str, list[tuple[faust.EventT, MeterReading]]] = {}
+    # per customer, in arrival order: (event, a single reading or a block's usable intervals)
+    groups: dict[str, list[tuple[faust.EventT, MeterReading | _Block]]] = {}
     for event in events:
-        reading = await rt.decode_input(METER_READINGS, event, MeterReading)
-        if reading is None:
+        msg = event.message
+        try:
+            value = decode_reading(msg.key, msg.value)
+        except DecodeError as exc:
+            await rt.dead_letter(METER_READINGS, event, exc.kind, exc.detail)
             continue
-        cid = reading.customer_id
+        cid = value.customer_id
         profile = rt.profile(cid)
+        contract_kva = profile.contract_kva if profile else None
+        if isinstance(value, ReadingBlock):
+            rt.counters["reading_blocks"] += 1
+            issues = {i: Issue(kind, detail) for i, (kind, detail) in value.issues.items()}
+            issues |= check_block(
+                value, now=now, contract_kva=contract_kva, future_tolerance_s=s.future_tolerance_s
+            )
+            for i in sorted(issues):
+                await rt.dead_letter(
+                    METER_READINGS, event, issues[i].kind, issues[i].detail, interval_index=i
+                )
+            indices = [i for i in value.readable() if i not in issues]
+            if indices:
+                groups.setdefault(cid, []).append((event, _Block(value, indices)))
+            continue
         issue = check_reading(
-            reading,
-            now=now,
-            contract_kva=profile.contract_kva if profile else None,
-            future_tolerance_s=s.future_tolerance_s,
+            value, now=now, contract_kva=contract_kva, future_tolerance_s=s.future_tolerance_s
         )
         if issue is not None:
             await rt.dead_letter(METER_READINGS, event, issue.kind, issue.detail)
             continue
-        groups.setdefault(cid, []).append((event, reading))
+        groups.setdefault(cid, []).append((event, value))
 
     docs = []
     for cid, items in groups.items():
         try:  # the computation, before anything is written or sent
             state = rt.load_state(cid)
-            result = state.apply([r for _, r in items])
+            outcomes = _apply(state, items)
             new_state = state.to_bytes()
             doc = rt.stats_snapshot(cid, now, load=state)
         except ENVIRONMENT_ERRORS:
             raise
         except Exception as exc:  # a defect meeting these readings: they go to the DLQ, not lost
-            await rt.processing_failed(METER_READINGS, [e for e, _ in items], exc)
+            await rt.processing_failed(METER_READINGS, _distinct(e for e, _ in items), exc)
             continue
-        for i, status in enumerate(result.statuses):
-            if status == "late":
+        applied = duplicate = 0
+        for event, interval_index, status, reason in outcomes:
+            if status == "applied":
+                applied += 1
+            elif status == "duplicate":
+                duplicate += 1
+            elif status == "late":
                 await rt.dead_letter(
                     METER_READINGS,
-                    items[i][0],
+                    event,
                     "late",
                     f"interval older than the allowed lateness of {s.lateness_s} s behind the "
                     "customer's newest reading",
+                    interval_index=interval_index,
                 )
             elif status == "invalid":
                 await rt.dead_letter(
-                    METER_READINGS, items[i][0], result.reasons.get(i, "schema"), "rejected by the load state"
+                    METER_READINGS, event, reason, "rejected by the load state", interval_index=interval_index
                 )
-        applied, duplicate = result.count("applied"), result.count("duplicate")
         rt.counters["readings_applied"] += applied
         rt.counters["readings_duplicate"] += duplicate
         if not applied and not duplicate:
@@ -95,6 +134,49 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         if doc is not None:
             docs.append(doc)
     await rt.publish_stats(docs)
+
+
+Outcome = tuple[faust.EventT, int | None, str, str]
+"""(the message, the interval of a block or None, status, DLQ kind when invalid)."""
+
+
+def _apply(state: LoadState, items: list[tuple[faust.EventT, MeterReading | _Block]]) -> list[Outcome]:
+    """Apply a customer's singles and blocks in arrival order: each run of single readings in
+    one `LoadState.apply`, each block in one `LoadState.apply_block` (the same row logic, so a
+    block and the same intervals as single readings give the same state)."""
+    outcomes: list[Outcome] = []
+    run: list[tuple[faust.EventT, MeterReading]] = []
+
+    def flush() -> None:
+        if run:
+            result = state.apply([r for _, r in run])
+            for k, status in enumerate(result.statuses):
+                outcomes.append((run[k][0], None, status, result.reasons.get(k, "schema")))
+            run.clear()
+
+    for event, item in items:
+        if isinstance(item, _Block):
+            flush()
+            b = item.block
+            result = state.apply_block(
+                b.meter_id, b.start_s, b.interval_s, b.kwh, b.kvarh, b.kvarh_export, b.demand_kw, item.indices
+            )
+            for k, status in enumerate(result.statuses):
+                outcomes.append((event, item.indices[k], status, result.reasons.get(k, "schema")))
+        else:
+            run.append((event, item))
+    flush()
+    return outcomes
+
+
+def _distinct(events: Iterable[faust.EventT]) -> list[faust.EventT]:
+    seen: set[int] = set()
+    out = []
+    for event in events:
+        if id(event) not in seen:
+            seen.add(id(event))
+            out.append(event)
+    return out
 
 
 def register(rt: Runtime) -> None:
