@@ -1,5 +1,6 @@
 """The Faust application itself: its configuration, its topics, and what the worker adds to
-faust's producer and store (a complete buffer flush, RocksDB options, tracked metadata).
+faust's producer and store (a complete buffer flush, RocksDB options, tracked metadata). What
+replaces faust internals lives in ``streams.faust_patches``.
 
 Nothing here knows the agents: ``streams.worker.create_worker`` builds the app with
 :func:`make_app`, then the runtime and the stages on it (tests build one per test with unique
@@ -21,6 +22,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.app_types import Topics
+from streams.faust_patches import complete_buffer_flush
 
 log = logging.getLogger(__name__)
 
@@ -130,44 +132,6 @@ async def track_written_topics(app: faust.App, topics: Topics, within_s: float =
         log.error("producer metadata still lacks some of %s after %.0f s: %r", names, within_s, exc)
 
 
-def complete_buffer_flush(buffer: Any) -> None:
-    """Make ``buffer.flush()`` of faust's producer buffer return only once it is empty.
-
-    Table writes (changelog records) and ``send_soon`` messages wait in faust's ProducerBuffer
-    until its background task hands them to aiokafka. Before it commits offsets faust awaits
-    ``producer.flush()``, which flushes this buffer and then aiokafka. But the buffer's flush
-    (``flush_atmost(None)``, faust/transport/producer.py) returns as soon as 0.1 s pass without
-    a message handed over — during a broker hiccup, a leader change or a metadata refresh —
-    with records still in it. The offsets were then committed past state changes that never
-    reached their changelog: a worker SIGKILLed right after loses them for whichever worker
-    rebuilds that partition from the changelog. This flush keeps waiting while messages are
-    queued or one is being handed over; a stopped buffer with messages left still raises.
-
-    Call it on ``app.producer.buffer`` before the producer starts (its task binds the send).
-    """
-    inflight = 0
-    send_pending = buffer._send_pending
-    flush_atmost = buffer.flush_atmost
-
-    async def tracked_send(fut: Any) -> None:
-        nonlocal inflight
-        inflight += 1
-        try:
-            await send_pending(fut)
-        finally:
-            inflight -= 1
-
-    async def flush() -> None:
-        while buffer.size or inflight:
-            if buffer.size:
-                await flush_atmost(None)  # waits up to 0.1 s per message handed over
-            else:  # the last one is being handed over (metadata wait, leader change)
-                await asyncio.sleep(0.005)
-
-    buffer._send_pending = tracked_send
-    buffer.flush = flush
-
-
 def make_app(s: Settings, **overrides: Any) -> faust.App:
     """The faust App with the worker's configuration (``overrides`` replace entries), its
     producer buffer's flush made complete; no topics, tables or agents yet."""
@@ -199,5 +163,5 @@ def make_app(s: Settings, **overrides: Any) -> faust.App:
     }
     conf.update(overrides)
     app = faust.App(s.app_id, **conf)
-    complete_buffer_flush(app.producer.buffer)
+    complete_buffer_flush(app.producer.buffer)  # streams.faust_patches
     return app

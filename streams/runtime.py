@@ -33,6 +33,7 @@ from schemas.models import CustomerProfile
 from streams.app import rocksdb_options
 from streams.app_types import Topics
 from streams.context import event_context
+from streams.faust_patches import time_producer_waits
 from streams.ownership import Ownership
 from streams.sinks import RedisHashSink
 
@@ -80,6 +81,7 @@ class Runtime:
         self.dead_letters = DeadLetterCounter()
         self.counters: Counter[str] = Counter()
         self.ownership = Ownership(app, settings)
+        time_producer_waits(app.producer, self.counters)  # producer_flush_ms, producer_ebb_wait_ms
 
         def table(name: str, help_: str) -> Any:
             return app.Table(
@@ -232,7 +234,7 @@ class Runtime:
             raw = orjson.dumps(doc)
             # buffered, not awaited one by one: faust flushes its producer before it commits
             # offsets, exactly as for the changelog writes (faust.transport.consumer; the
-            # buffer's flush waits for every message: streams.app.complete_buffer_flush)
+            # buffer's flush waits for every message: streams.faust_patches.complete_buffer_flush)
             self.topics.stats.send_soon(key=cid.encode(), value=raw)
             self.redis.add(cid, doc, raw)
             published.append(doc)

@@ -1,0 +1,94 @@
+"""Every change the worker makes to faust's internals, in one place, each tested
+(tests/unit/test_producer_flush.py, tests/unit/test_faust_patches.py) and explained here.
+
+faust-streaming 0.15.3 is pinned (pyproject.toml): these replace attributes of faust objects
+that are not public API, so a new faust version must be checked against each of them.
+
+- :func:`complete_buffer_flush`: faust's producer-buffer flush gives up after 0.1 s without
+  progress; the worker's must wait for every buffered message (offsets are committed after it).
+- :func:`time_producer_waits`: counts how long the worker waits on faust's producer (the
+  commit's flush, and the conductor's back-pressure wait when the buffer is over 100 messages)
+  into the worker's counters, so a benchmark can tell waiting from computing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+
+def complete_buffer_flush(buffer: Any) -> None:
+    """Make ``buffer.flush()`` of faust's producer buffer return only once it is empty.
+
+    Table writes (changelog records) and ``send_soon`` messages wait in faust's ProducerBuffer
+    until its background task hands them to aiokafka. Before it commits offsets faust awaits
+    ``producer.flush()``, which flushes this buffer and then aiokafka. But the buffer's flush
+    (``flush_atmost(None)``, faust/transport/producer.py) returns as soon as 0.1 s pass without
+    a message handed over — during a broker hiccup, a leader change or a metadata refresh —
+    with records still in it. The offsets were then committed past state changes that never
+    reached their changelog: a worker SIGKILLed right after loses them for whichever worker
+    rebuilds that partition from the changelog. This flush keeps waiting while messages are
+    queued or one is being handed over; a stopped buffer with messages left still raises.
+
+    Call it on ``app.producer.buffer`` before the producer starts (its task binds the send).
+    """
+    inflight = 0
+    send_pending = buffer._send_pending
+    flush_atmost = buffer.flush_atmost
+
+    async def tracked_send(fut: Any) -> None:
+        nonlocal inflight
+        inflight += 1
+        try:
+            await send_pending(fut)
+        finally:
+            inflight -= 1
+
+    async def flush() -> None:
+        while buffer.size or inflight:
+            if buffer.size:
+                await flush_atmost(None)  # waits up to 0.1 s per message handed over
+            else:  # the last one is being handed over (metadata wait, leader change)
+                await asyncio.sleep(0.005)
+
+    buffer._send_pending = tracked_send
+    buffer.flush = flush
+
+
+def time_producer_waits(producer: Any, counters: Counter[str]) -> None:
+    """Count the worker's waits on faust's ``producer`` into ``counters`` (milliseconds, and
+    how many):
+
+    - ``producer_flush_ms`` / ``producer_flushes``: ``producer.flush()``, which faust's consumer
+      awaits before every offset commit (faust/transport/consumer.py): buffer, then aiokafka;
+    - ``producer_ebb_wait_ms`` / ``producer_ebb_waits``: the buffer's ``wait_until_ebb``, which
+      faust's conductor awaits before delivering each message to a stream; it waits only when
+      more than ``max_messages`` (100) are buffered, and only those waits are counted.
+
+    Call before the app starts: the conductor binds ``wait_until_ebb`` when it compiles its
+    message handler, and the consumer looks ``producer.flush`` up at each commit.
+    """
+    flush = producer.flush
+    buffer = producer.buffer
+    wait_until_ebb = buffer.wait_until_ebb
+
+    async def timed_flush() -> None:
+        t0 = time.perf_counter()
+        try:
+            await flush()
+        finally:
+            counters["producer_flush_ms"] += round((time.perf_counter() - t0) * 1000)
+            counters["producer_flushes"] += 1
+
+    async def timed_wait_until_ebb() -> None:
+        if buffer.size <= buffer.max_messages:
+            return  # faust's own test, without its coroutine: nothing to wait for
+        t0 = time.perf_counter()
+        await wait_until_ebb()
+        counters["producer_ebb_wait_ms"] += round((time.perf_counter() - t0) * 1000)
+        counters["producer_ebb_waits"] += 1
+
+    producer.flush = timed_flush
+    buffer.wait_until_ebb = timed_wait_until_ebb

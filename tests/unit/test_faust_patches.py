@@ -1,0 +1,78 @@
+"""streams.faust_patches.time_producer_waits: the worker's waits on faust's producer counted.
+
+faust's own Producer and ProducerBuffer (never connected to a broker: with no aiokafka
+producer started, ``Producer.flush`` is the buffer's flush); only the buffer's hand-over to the
+Kafka client is replaced by a slow one, which is what the waits wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+import pytest
+
+from streams.faust_patches import complete_buffer_flush, time_producer_waits
+from streams.worker import create_worker
+
+HANDOVER_S = 0.02
+
+
+@pytest.fixture
+async def producer() -> AsyncIterator[tuple[Any, list[Any], Counter[str]]]:
+    app = faust.App("patches-test", broker="kafka://127.0.0.1:9")  # never connected
+    prod = app.producer
+    buf = prod.buffer
+    handed: list[Any] = []
+
+    async def slow_handover(fut: Any) -> None:
+        await asyncio.sleep(HANDOVER_S)
+        handed.append(fut)
+
+    buf._send_pending = slow_handover
+    complete_buffer_flush(buf)
+    counters: Counter[str] = Counter()
+    time_producer_waits(prod, counters)
+    yield prod, handed, counters
+    await buf.stop()
+
+
+async def test_the_commit_flush_is_timed(producer: tuple[Any, list[Any], Counter[str]]) -> None:
+    prod, handed, counters = producer
+    await prod.buffer.start()
+    for i in range(10):
+        prod.buffer.put(f"m{i}")
+    await prod.flush()
+    assert len(handed) == 10 and prod.buffer.size == 0
+    assert counters["producer_flushes"] == 1
+    # ten hand-overs of 20 ms each were waited for (the clock's granularity aside)
+    assert 10 * HANDOVER_S * 1000 * 0.9 <= counters["producer_flush_ms"] < 10_000
+
+
+async def test_ebb_waits_only_when_the_buffer_is_over_its_limit(
+    producer: tuple[Any, list[Any], Counter[str]],
+) -> None:
+    prod, handed, counters = producer
+    buf = prod.buffer
+    for i in range(buf.max_messages):  # at the limit: faust would not wait, nor do we count
+        buf.put(i)
+    await buf.wait_until_ebb()
+    assert counters["producer_ebb_waits"] == 0 and handed == []
+    buf.put("one more")
+    await buf.start()
+    await buf.wait_until_ebb()  # faust's own wait: until 100 messages were handed over
+    assert counters["producer_ebb_waits"] == 1
+    assert len(handed) >= buf.max_messages
+    assert counters["producer_ebb_wait_ms"] >= buf.max_messages * HANDOVER_S * 1000 * 0.9
+    await prod.flush()
+
+
+def test_the_worker_counts_its_producer_waits() -> None:
+    w = create_worker()
+    assert "time_producer_waits" in w.app.producer.flush.__qualname__
+    assert "time_producer_waits" in w.app.producer.buffer.wait_until_ebb.__qualname__
+    # the commit flush still ends in the complete flush
+    assert "complete_buffer_flush" in w.app.producer.buffer.flush.__qualname__
