@@ -43,6 +43,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=settings.kafka_bootstrap)
     p.add_argument("--topic-prefix", default=settings.topic_prefix)
     p.add_argument("--compression", choices=["lz4", "zstd", "snappy", "gzip"], default=None)
+    p.add_argument(
+        "--blocks",
+        action="store_true",
+        help="daily curves in the block form (one block per customer and local day, whole days), "
+        "sent as a collection run after local midnight: some meters hours late, some blocks "
+        "retried, some days partly missing, some overlapping re-sends",
+    )
     p.set_defaults(func=main)
     return p
 
@@ -75,6 +82,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         uci_path=args.uci_path,
         tz=tz,
         compression=args.compression,
+        blocks=args.blocks,
         kafka_security=get_settings().aiokafka_security(),
     )
 

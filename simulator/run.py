@@ -6,6 +6,11 @@ with late delivery, duplicates and bad messages from bad.py), billing and outage
 by their ts (events dated before the first reading, such as the billing history, come first).
 `run_simulation(opts)` produces exactly that sequence to Kafka and returns the counts the
 integration tests compare the pipeline against.
+
+With ``blocks`` the readings are daily curves in the block form instead (simulator/blocks.py):
+whole local days, one block per customer and day, delivered in each day's collection run after
+local midnight (some hours late, some retried, some partly missing, some re-sent overlapping);
+the bad/duplicate/late shares of single readings do not apply.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -25,6 +30,7 @@ import orjson
 from schemas import topics
 from simulator.bad import OUTCOMES, BadConfig, Reading, ReadingDelivery
 from simulator.billing import plan_billing
+from simulator.blocks import CollectionOptions, DayCurves, daily_blocks, day_curves, local_midnights
 from simulator.clock import INTERVAL_S, add_months, align_down, local, month_start, rfc3339, to_epoch
 from simulator.load import LoadModel
 from simulator.outages import Outage, plan_outages, supply_loss_masks
@@ -58,6 +64,8 @@ class SimulationOptions:
     max_batch_bytes: int = 512 * 1024
     kafka_security: dict[str, Any] = field(default_factory=dict)  # Settings.aiokafka_security()
     progress: bool | None = None  # None = a progress bar when stderr is a TTY
+    blocks: bool = False  # daily curves in the block form (whole local days) instead of singles
+    collection: CollectionOptions = field(default_factory=CollectionOptions)
 
 
 class Message(NamedTuple):
@@ -95,7 +103,11 @@ class Simulation:
         self.opts = opts
         tz = opts.tz
         self.intervals = max(1, round(opts.days * 86400 / INTERVAL_S))
-        if opts.start is None:
+        if opts.blocks:
+            if opts.replay_uci:
+                raise ValueError("the UCI replay is single readings: not with blocks")
+            self._whole_days(opts, now)
+        elif opts.start is None:
             now_s = to_epoch(now) if now is not None else int(time.time())
             self.end = align_down(now_s)
             self.start = self.end - self.intervals * INTERVAL_S
@@ -142,6 +154,21 @@ class Simulation:
             else []
         )
 
+    def _whole_days(self, opts: SimulationOptions, now: datetime | None) -> None:
+        """Blocks cover whole local days: ``days`` of them (at least one), ending at the last
+        local midnight (or starting at the local midnight of ``start``'s day)."""
+        tz, days = opts.tz, max(1, round(opts.days))
+        if opts.start is None:
+            now_s = to_epoch(now) if now is not None else int(time.time())
+            today = local(now_s, tz).date()
+            first = today - timedelta(days=days)
+        else:
+            first = (opts.start if opts.start.tzinfo else opts.start.replace(tzinfo=tz)).astimezone(tz).date()
+        last = first + timedelta(days=days)
+        self.start = to_epoch(datetime(first.year, first.month, first.day, tzinfo=tz))
+        self.end = to_epoch(datetime(last.year, last.month, last.day, tzinfo=tz))
+        self.intervals = (self.end - self.start) // INTERVAL_S
+
     def _period_kwh(self) -> Callable[[int, int], np.ndarray]:
         """kWh over [t0, t1) per customer: the readings (as rounded on the wire) where the run
         has them, the load model's expectation before them. One numeric pass, no JSON."""
@@ -162,6 +189,9 @@ class Simulation:
 
     @property
     def expected_readings(self) -> int:
+        """Reading messages before duplicates (blocks: one per customer and day)."""
+        if self.opts.blocks:
+            return len(local_midnights(self.start, self.end, self.opts.tz)) * self.pop.n
         return self.intervals * self.pop.n + len(self.replay)
 
     def _readings(self, s: int, ts: str) -> list[Reading]:
@@ -217,6 +247,9 @@ class Simulation:
         replay = {to_epoch(datetime.fromisoformat(r["ts"])) - INTERVAL_S: r for r in self.replay}
         replay_key = UCI_CUSTOMER_ID.encode()
 
+        if opts.blocks:
+            yield from self._block_messages(side, t_read)
+            return
         delivery = ReadingDelivery(self.bad, opts.seed)
         j = 0
         for s in range(self.start, self.end, INTERVAL_S):
@@ -231,6 +264,28 @@ class Simulation:
                 yield Message(t_read, key, raw, outcome)
         for key, raw, outcome in delivery.flush():
             yield Message(t_read, key, raw, outcome)
+        for _t, _, topic, key, raw in side[j:]:
+            yield Message(topic, key, raw, "valid")
+
+    def _block_messages(
+        self, side: list[tuple[int, int, str, bytes, bytes]], t_read: str
+    ) -> Iterator[Message]:
+        """Every day's blocks in delivery order (``daily_blocks``), the billing and outage
+        events merged in by their time."""
+        opts = self.opts
+        previous: DayCurves | None = None
+        j = 0
+        for midnight in local_midnights(self.start, self.end, opts.tz):
+            curves = day_curves(self.load, midnight, opts.tz)
+            blocks = daily_blocks(
+                curves, self.pop.customer_ids, self._meters, opts.tz, opts.seed, opts.collection, previous
+            )
+            for block in blocks:
+                while j < len(side) and side[j][0] <= block.sent_at:
+                    yield Message(side[j][2], side[j][3], side[j][4], "valid")
+                    j += 1
+                yield Message(t_read, block.key, block.value, block.outcome)
+            previous = curves
         for _t, _, topic, key, raw in side[j:]:
             yield Message(topic, key, raw, "valid")
 
