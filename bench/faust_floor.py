@@ -5,6 +5,8 @@ gridpulse's agent does, it cannot beat this on the same broker and machine.
 Run by bench/run.py as a worker process:
     GP_FLOOR_TOPIC=... GP_FLOOR_N=... GP_FLOOR_OUT=... GP_FLOOR_DATA=... \\
         python -m bench.faust_floor worker -l info
+
+It writes its rate and CPU time over the same span (`bench.proc.Rate`) to GP_FLOOR_OUT.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import faust
 import orjson
 
+from bench.proc import Stopwatch
 from gridpulse.settings import get_settings
 
 _s = get_settings()
@@ -35,20 +38,20 @@ app = faust.App(
     stream_buffer_maxsize=8192,
 )
 readings = app.topic(_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-_seen = {"n": 0, "t0": 0.0}
+_seen = {"n": 0}
+_clock = Stopwatch()
 
 
 @app.agent(readings, concurrency=1)
 async def decode_only(stream: faust.StreamT) -> None:
     async for events in stream.take_events(_s.batch_max, within=_s.batch_within_s):  # type: ignore[attr-defined]
-        if not _seen["n"]:
-            _seen["t0"] = time.perf_counter()
+        if not _clock.started:
+            _clock.start()
         for event in events:
             orjson.loads(event.message.value)
         _seen["n"] += len(events)
         if _seen["n"] >= _total:
-            rate = _seen["n"] / (time.perf_counter() - _seen["t0"])
-            _out.write_text(f"{rate:.1f}\n")  # noqa: ASYNC240 (a benchmark's own files, tiny)
+            _out.write_text(_clock.rate(_seen["n"]).to_json())  # noqa: ASYNC240 (a benchmark's own files, tiny)
             os._exit(0)  # the measurement is done; no orderly shutdown needed
 
 

@@ -13,10 +13,15 @@ iterating the readings topic message by message. Per message it
 3. builds the stats.customer document with the pipeline's own ``metering.stats.stats_document``
    and ``await``s ``stats.send`` of it to an output topic of its own (``<prefix>naive.stats``).
 
+On the block form (``GP_NAIVE_FORM=blocks``) a message is a meter's block of intervals: it is
+read with the bench's `bench.blocks.block_readings` and its intervals are applied in one
+``apply`` call, then one state write and one document, per block message.
+
 No batching, no ``take_events``, no event-context tricks, no Redis. When it has processed N
-readings it writes its rate (readings/s from the first to the N-th) to a file once the broker has
-acknowledged every changelog record and stats document (flushed after the clock stopped, with
-the pipeline's complete buffer flush), and exits with ``os._exit(0)``, like bench/faust_floor.py.
+messages it writes its rate (readings/s from the first to the N-th message) and its CPU time
+over the same span (`bench.proc.Rate`) to a file once the broker has acknowledged every
+changelog record and stats document (flushed after the clock stopped, with the pipeline's
+complete buffer flush), and exits with ``os._exit(0)``, like bench/faust_floor.py.
 
 It has no customers agent, so it knows no profiles: its documents say ``profile_known: false``
 and carry no PF standard or tariff (the month's PF adjustment is left empty). The day, d30 and
@@ -42,7 +47,8 @@ import faust
 import orjson
 from aiokafka.admin import NewTopic
 
-from bench.proc import FAUST_WORKER, run_for_rate
+from bench.blocks import BlockError, block_readings
+from bench.proc import FAUST_WORKER, Rate, Stopwatch, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import worker_env
 from metering.arrears import ArrearsLedger
@@ -68,9 +74,17 @@ def app_topics(settings: Settings, app_id: str) -> list[str]:
 
 
 def build_app(
-    settings: Settings, *, app_id: str, topic: str, total: int, out: Path, data_dir: Path
+    settings: Settings,
+    *,
+    app_id: str,
+    topic: str,
+    total: int,
+    out: Path,
+    data_dir: Path,
+    blocks: bool = False,
 ) -> faust.App:
-    """The naive app: one table, one agent, one output topic."""
+    """The naive app: one table, one agent, one output topic. ``total``: messages to process;
+    ``blocks``: they are blocks (the block form)."""
     from streams.app import _credentials, complete_buffer_flush, rocksdb_options
 
     s = settings
@@ -115,7 +129,8 @@ def build_app(
     # no billing agent: every customer's ledger is empty, as the pipeline's is without bills
     no_bills = ArrearsLedger(tz=tz)
     skipped: Counter[str] = Counter()
-    seen = {"n": 0, "t0": 0.0}
+    seen = {"n": 0, "readings": 0}
+    clock = Stopwatch()
     # the pipeline's producer-buffer flush: faust's own gives up after 0.1 s without progress,
     # and a slow broker left the last changelog record unsent before os._exit
     complete_buffer_flush(app.producer.buffer)
@@ -123,21 +138,22 @@ def build_app(
     @app.agent(readings, name="naive", concurrency=1)
     async def naive(stream: faust.StreamT) -> None:
         async for key, value in stream.items():
-            if not seen["n"]:
-                seen["t0"] = time.perf_counter()
+            if not clock.started:
+                clock.start()
             seen["n"] += 1
-            await process(key, value)
+            await (process_block(key, value) if blocks else process(key, value))
             if seen["n"] >= total:
-                rate = seen["n"] / (time.perf_counter() - seen["t0"])
+                rate = clock.rate(seen["readings"])
                 # the clock has stopped: deliver what is buffered (changelog, stats) and wait for
                 # the broker's acks, then report
                 await app.producer.flush()
                 if skipped:
                     print(f"naive: skipped {dict(skipped)}", file=sys.stderr, flush=True)
-                out.write_text(f"{rate:.1f}\n")  # noqa: ASYNC240 (a benchmark's own files, tiny)
+                out.write_text(rate.to_json())  # noqa: ASYNC240 (a benchmark's own files, tiny)
                 os._exit(0)  # the measurement is done; no orderly shutdown needed
 
     async def process(key: bytes | None, value: bytes | None) -> None:
+        seen["readings"] += 1
         try:
             reading = decode_keyed(MeterReading, key, value)
         except DecodeError as exc:
@@ -162,6 +178,30 @@ def build_app(
             return
         table[state_key] = state.to_bytes()
         # no customers agent: no profile (profile_known false, no PF standard or tariff)
+        doc = stats_document(cid, state, no_bills, None, now, tz, s.gap_report_days)
+        if doc is not None:
+            await stats.send(key=state_key, value=orjson.dumps(doc))
+
+    async def process_block(key: bytes | None, value: bytes | None) -> None:
+        try:
+            cid, intervals = block_readings(key, value)
+        except BlockError as exc:
+            skipped[exc.kind] += 1
+            return
+        seen["readings"] += len(intervals)
+        now = datetime.now(UTC)
+        state_key = cid.encode()
+        raw = table.get(state_key)
+        state = (
+            LoadState(tz=tz, lateness_s=lateness_s)
+            if raw is None
+            else LoadState.from_bytes(raw, tz=tz, lateness_s=lateness_s)
+        )
+        statuses = state.apply(intervals).statuses
+        for status in statuses:
+            if status not in ("applied", "duplicate"):
+                skipped[status] += 1
+        table[state_key] = state.to_bytes()
         doc = stats_document(cid, state, no_bills, None, now, tz, s.gap_report_days)
         if doc is not None:
             await stats.send(key=state_key, value=orjson.dumps(doc))
@@ -200,9 +240,11 @@ async def naive_faust_rps(
     app_id: str | None = None,
     keep: bool = False,
     timeout_s: float = 3600.0,
-) -> float:
+    blocks: bool = False,
+) -> Rate:
     """The naive agent in its own process over ``settings.topic(meter.readings)`` from the start
-    until it has processed ``expected`` readings: its rate, readings/s.
+    until it has processed ``expected`` messages (readings, or blocks with ``blocks``): its
+    rate (readings/s) and CPU time.
 
     Its RocksDB lives in a temporary directory under ``out_dir`` (removed afterwards); its output
     topic (``settings.topic("naive.stats")``) and table changelog are deleted afterwards unless
@@ -220,6 +262,7 @@ async def naive_faust_rps(
         GP_NAIVE_N=str(expected),
         GP_NAIVE_OUT=str(out),
         GP_NAIVE_DATA=str(data_dir),
+        GP_NAIVE_FORM="blocks" if blocks else "readings",
     )
     try:
         return await run_for_rate(
@@ -240,6 +283,7 @@ def _main() -> None:
         total=int(env["GP_NAIVE_N"]),
         out=Path(env["GP_NAIVE_OUT"]),
         data_dir=Path(env["GP_NAIVE_DATA"]),
+        blocks=env.get("GP_NAIVE_FORM") == "blocks",
     )
     app.main()
 

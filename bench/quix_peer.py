@@ -42,9 +42,13 @@ Run as its own process (``quix_rps`` does it), like bench/faust_floor.py::
     GP_QUIX_TOPIC=... GP_QUIX_N=... GP_QUIX_OUT=... GP_QUIX_GROUP=... GP_QUIX_OUTPUT_TOPIC=... \\
         GP_QUIX_STATE=... python -m bench.quix_peer
 
-The Kafka connection and the zone come from the GRIDPULSE_* settings. After the N-th reading it
-writes its rate (readings/s, from the first processed reading to the N-th) to GP_QUIX_OUT and
-stops gracefully (the last checkpoint is committed, so the output topic is complete).
+The Kafka connection and the zone come from the GRIDPULSE_* settings. After the N-th message it
+writes its rate (readings/s, from the first processed message to the N-th) and its CPU time over
+that span (`bench.proc.Rate`) to GP_QUIX_OUT and stops gracefully (the last checkpoint is
+committed, so the output topic is complete). With ``GP_QUIX_FORM=blocks`` each message is a block
+(the block form): its intervals are applied to the day record one by one, with one state read and
+write and one update per block. `serve` is the application both Quix peers run
+(bench/quix_core_peer.py is the other).
 """
 
 from __future__ import annotations
@@ -53,12 +57,13 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bench.proc import run_for_rate
+from bench.proc import Rate, Stopwatch, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import worker_env
 from schemas import topics as contract
@@ -80,26 +85,78 @@ def day_update(value: dict[str, Any], state: State, tz: ZoneInfo) -> dict[str, A
     """Apply one reading to its customer's current-day record in ``state``; the day's
     statistics after it."""
     interval_s = value.get("interval_s") or DEFAULT_INTERVAL_S
-    start = round(datetime.fromisoformat(value["ts"]).timestamp()) - interval_s
-    day = datetime.fromtimestamp(start, tz).date().toordinal()
+    end = round(datetime.fromisoformat(value["ts"]).timestamp())
     rec: dict[str, Any] | None = state.get(_DAY)
+    rec, changed = day_apply(
+        rec,
+        tz,
+        value["meter_id"],
+        end - interval_s,
+        interval_s,
+        value["kwh"],
+        value.get("kvarh"),
+        value.get("kvarh_export"),
+        value.get("demand_kw"),
+    )
+    if changed:
+        state.set(_DAY, rec)
+    return day_stats(value["customer_id"], rec)
+
+
+def day_update_block(value: dict[str, Any], state: State, tz: ZoneInfo) -> dict[str, Any]:
+    """Apply a block (the block form: ``start`` and lists) interval by interval to the
+    customer's current-day record: one state read and write, one update, per block."""
+    start = round(datetime.fromisoformat(value["start"]).timestamp())
+    interval_s = value.get("interval_s") or DEFAULT_INTERVAL_S
+    kwh = value["kwh"]
+    n = len(kwh)
+    kvarh = value.get("kvarh") or [None] * n
+    export = value.get("kvarh_export") or [None] * n
+    demand = value.get("demand_kw") or [None] * n
+    meter = value["meter_id"]
+    rec: dict[str, Any] | None = state.get(_DAY)
+    any_change = False
+    for i in range(n):
+        if kwh[i] is None:
+            continue
+        rec, changed = day_apply(
+            rec, tz, meter, start + i * interval_s, interval_s, kwh[i], kvarh[i], export[i], demand[i]
+        )
+        any_change |= changed
+    if rec is None:
+        return {"customer_id": value["customer_id"], "data_end": None, "day": None}
+    if any_change:
+        state.set(_DAY, rec)
+    return day_stats(value["customer_id"], rec)
+
+
+def day_apply(
+    rec: dict[str, Any] | None,
+    tz: ZoneInfo,
+    meter: str,
+    start: int,
+    interval_s: int,
+    kwh: float,
+    kvarh: float | None,
+    kvarh_export: float | None,
+    demand_kw: float | None,
+) -> tuple[dict[str, Any], bool]:
+    """One interval (starting at ``start``) applied to the current-day record: (the record,
+    whether it changed)."""
+    day = datetime.fromtimestamp(start, tz).date().toordinal()
     if rec is None or day > rec["day"]:
         rec = {"day": day, "kwh": 0.0, "kwh_q": 0.0, "kvarh": 0.0, "max_kw": 0.0, "seconds": 0, "n": 0}
         rec["slots"] = {}  # interval start -> [coincident kW, meter ids counted]
     elif day < rec["day"]:
-        return day_stats(value["customer_id"], rec)  # an earlier day: not kept (see above)
-    kwh = value["kwh"]
-    kvarh, kvarh_export = value.get("kvarh"), value.get("kvarh_export")
-    demand_kw = value.get("demand_kw")
+        return rec, False  # an earlier day: not kept (see above)
     kw = demand_kw if demand_kw is not None else kwh * 3600.0 / interval_s
-    meter = value["meter_id"]
     slots = rec["slots"]
     slot = slots.get(str(start))
     if slot is None:
         slots[str(start)] = [kw, meter]
         covered = interval_s
     elif meter in slot:
-        return day_stats(value["customer_id"], rec)  # a duplicate
+        return rec, False  # a duplicate
     else:
         slot[0] += kw
         slot.append(meter)
@@ -114,8 +171,7 @@ def day_update(value: dict[str, Any], state: State, tz: ZoneInfo) -> dict[str, A
     rec["seconds"] += covered
     rec["n"] += 1
     rec["end"] = max(rec.get("end", 0), start + interval_s)
-    state.set(_DAY, rec)
-    return day_stats(value["customer_id"], rec)
+    return rec, True
 
 
 def day_stats(customer_id: str, rec: dict[str, Any]) -> dict[str, Any]:
@@ -166,25 +222,53 @@ def connection(settings: Settings) -> ConnectionConfig:
     return ConnectionConfig(**kw)
 
 
-def main() -> None:
+class Counted:
+    """The readings a peer has processed (its process function adds them), and the `Rate`
+    from the first processed message to the ``total``-th."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.readings = 0
+        self.messages = 0
+        self._at_first = 0
+        self.clock = Stopwatch()
+
+    def message_done(self) -> Rate | None:
+        """Called per processed message: the rate once the ``total``-th is done."""
+        self.messages += 1
+        if self.messages == 1:
+            self._at_first = self.readings  # the rate counts what follows the first message
+            self.clock.start()
+        if self.messages == self.total:
+            return self.clock.rate(self.readings - self._at_first)
+        return None
+
+
+def serve(
+    process: Callable[..., Any],
+    counted: Counted,
+    *,
+    json: bool,
+    metadata: bool = False,
+    rocksdb_options: Any = None,
+    drop_none: bool = False,
+) -> None:
+    """A Quix application over GP_QUIX_TOPIC: ``process`` per message (stateful; with the key
+    when ``metadata``), its result to GP_QUIX_OUTPUT_TOPIC; after the ``counted.total``-th
+    message the rate goes to GP_QUIX_OUT and the application stops gracefully (the last
+    checkpoint, with output, changelog and offsets, is committed). ``drop_none``: a None
+    result (a skipped message) produces nothing."""
     from quixstreams import Application
     from quixstreams.models import TopicConfig
 
     settings = get_settings()
-    tz = settings.tz
-    total = int(os.environ["GP_QUIX_N"])
     out = Path(os.environ["GP_QUIX_OUT"])
-    progress = {"n": 0, "t_first": 0.0}
 
     def processed(topic: str, partition: int, offset: int) -> None:
-        progress["n"] += 1
-        n = progress["n"]
-        if n == 1:
-            progress["t_first"] = time.perf_counter()
-        if n == total:
-            rate = (n - 1) / max(time.perf_counter() - progress["t_first"], 1e-9)
-            out.write_text(f"{rate:.1f}\n")
-            app.stop()  # graceful: the last checkpoint (output, changelog, offsets) is committed
+        rate = counted.message_done()
+        if rate is not None:
+            out.write_text(rate.to_json())
+            app.stop()
 
     app = Application(
         broker_address=connection(settings),
@@ -193,20 +277,47 @@ def main() -> None:
         state_dir=os.environ["GP_QUIX_STATE"],
         on_message_processed=processed,
         loglevel="WARNING",
+        rocksdb_options=rocksdb_options,
     )
-    readings = app.topic(os.environ["GP_QUIX_TOPIC"], key_deserializer="str", value_deserializer="json")
-    stats = app.topic(
+    # json: keys as str and values as JSON (Quix's (de)serializers); else bytes as they are
+    source = app.topic(
+        os.environ["GP_QUIX_TOPIC"],
+        key_deserializer="str" if json else "bytes",
+        value_deserializer="json" if json else "bytes",
+    )
+    sink = app.topic(
         os.environ["GP_QUIX_OUTPUT_TOPIC"],
-        key_serializer="str",
-        value_serializer="json",
+        key_serializer="str" if json else "bytes",
+        value_serializer="json" if json else "bytes",
         config=TopicConfig(
             num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication
         ),
     )
-    sdf = app.dataframe(readings)
-    sdf = sdf.apply(lambda value, state: day_update(value, state, tz), stateful=True)
-    sdf.to_topic(stats)
+    sdf = app.dataframe(source)
+    if metadata:
+        sdf = sdf.apply(process, stateful=True, metadata=True)
+    else:
+        sdf = sdf.apply(process, stateful=True)
+    if drop_none:
+        sdf = sdf.filter(lambda value: value is not None)
+    sdf.to_topic(sink)
     app.run()
+
+
+def main() -> None:
+    tz = get_settings().tz
+    counted = Counted(int(os.environ["GP_QUIX_N"]))
+
+    def single(value: dict[str, Any], state: State) -> dict[str, Any]:
+        counted.readings += 1
+        return day_update(value, state, tz)
+
+    def block(value: dict[str, Any], state: State) -> dict[str, Any]:
+        counted.readings += sum(1 for k in value["kwh"] if k is not None)
+        return day_update_block(value, state, tz)
+
+    blocks = os.environ.get("GP_QUIX_FORM") == "blocks"
+    serve(block if blocks else single, counted, json=True)
 
 
 # ---------------------------------------------------------------------- from bench/run.py
@@ -223,9 +334,29 @@ async def run_peer(
 ) -> float:
     """Run the peer over ``settings.topic(meter.readings)`` until it processed ``expected``
     readings; its rate (readings/s). Leaves its topics and state behind (see `quix_rps`)."""
+    rate = await measure_peer(
+        settings, expected, out_dir, group=group, output_topic=output_topic, timeout_s=timeout_s
+    )
+    return rate.rps
+
+
+async def measure_peer(
+    settings: Settings,
+    expected: int,
+    out_dir: Path,
+    *,
+    group: str,
+    output_topic: str,
+    timeout_s: float = 1800.0,
+    blocks: bool = False,
+    module: str = "bench.quix_peer",
+) -> Rate:
+    """Run a Quix peer (``module``) over ``settings.topic(meter.readings)`` until it processed
+    ``expected`` messages (readings, or blocks with ``blocks``): its `Rate`. Leaves its topics
+    and state behind (`delete_peer_topics`; the state is ``out_dir / "quix-state"``)."""
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a benchmark's own files, tiny)
-    out = out_dir / "quix.txt"
-    out.unlink(missing_ok=True)
+    name = module.rsplit(".", 1)[-1]
+    out = out_dir / f"{name}.txt"
     env = worker_env(
         settings,
         GP_QUIX_TOPIC=settings.topic(contract.METER_READINGS),
@@ -234,8 +365,9 @@ async def run_peer(
         GP_QUIX_GROUP=group,
         GP_QUIX_OUTPUT_TOPIC=output_topic,
         GP_QUIX_STATE=str(out_dir / "quix-state"),
+        GP_QUIX_FORM="blocks" if blocks else "readings",
     )
-    return await run_for_rate(["bench.quix_peer"], env, out_dir / "quix.log", out, timeout_s)
+    return await run_for_rate([module], env, out_dir / f"{name}.log", out, timeout_s)
 
 
 async def delete_peer_topics(settings: Settings, group: str, output_topic: str) -> None:
@@ -250,13 +382,24 @@ async def delete_peer_topics(settings: Settings, group: str, output_topic: str) 
         await admin.close()
 
 
-async def quix_rps(settings: Settings, expected: int, out_dir: Path) -> float:
-    """bench/quix_peer.py in its own process over ``settings.topic(meter.readings)``, a fresh
-    consumer group: readings/s from its first processed reading to the ``expected``-th."""
-    group = f"{settings.app_id}-quix-{int(time.time())}"
-    output_topic = settings.topic(OUTPUT_TOPIC)
+async def quix_rps(
+    settings: Settings,
+    expected: int,
+    out_dir: Path,
+    *,
+    blocks: bool = False,
+    module: str = "bench.quix_peer",
+    output: str = OUTPUT_TOPIC,
+) -> Rate:
+    """A Quix peer (``module``) in its own process over ``settings.topic(meter.readings)``, a
+    fresh consumer group: readings/s from its first processed message to the ``expected``-th,
+    and its CPU time. Its topics and state are deleted afterwards."""
+    group = f"{settings.app_id}-{module.rsplit('.', 1)[-1]}-{int(time.time())}"
+    output_topic = settings.topic(output)
     try:
-        return await run_peer(settings, expected, out_dir, group=group, output_topic=output_topic)
+        return await measure_peer(
+            settings, expected, out_dir, group=group, output_topic=output_topic, blocks=blocks, module=module
+        )
     finally:
         await delete_peer_topics(settings, group, output_topic)
         shutil.rmtree(out_dir / "quix-state", ignore_errors=True)

@@ -1,9 +1,12 @@
 """`make bench`: gridpulse against its ceiling and its peers, in one run on one broker.
 
-    python -m bench.run [--customers 100000] [--intervals 2] [--skip naive,quix,...]
+    python -m bench.run [--customers 100000] [--intervals 2] [--with quixcore,blocks,day]
+                        [--day-meters 1000000] [--skip naive,quix,...]
 
 Every figure is measured in this run, on this machine and broker (local stack, or any Kafka via
-GRIDPULSE_KAFKA_BOOTSTRAP and the SASL/SSL settings; see bench/RESULTS.md "Bigger cluster"):
+GRIDPULSE_KAFKA_BOOTSTRAP and the SASL/SSL settings; see bench/RESULTS.md "Bigger cluster").
+Beside every rate: CPU microseconds per reading of the consumer's process(es) over the same
+span (psutil: user + system, children included; bench/proc.py).
 
 throughput  the simulated head-end publishes ``--customers`` x ``--intervals`` readings (time
             order: every customer's interval, then the next — how a head-end sends them) to a
@@ -13,8 +16,16 @@ throughput  the simulated head-end publishes ``--customers`` x ``--intervals`` r
             naive     a straightforward per-message Faust agent doing the same statistics
                       (bench/naive_faust.py);
             quix      daily load factor and PF in Quix Streams (bench/quix_peer.py);
+            quixcore  Quix Streams running gridpulse's metering core: the same apply and the
+                      same stats document per message, its own RocksDB state
+                      (bench/quix_core_peer.py; --with quixcore);
             pipeline  the `gridpulse worker`: decode, validation, dedup/lateness, per-customer
                       state (RocksDB + changelog), stats.customer, Redis, rescoring.
+blocks      (--with blocks) the same population as daily curves: one 96-interval block per
+            meter (bench/blocks.py) on a fresh topic, through the pipeline, the ceiling (decode
+            only), the naive agent, Quix and Quix with our core (each per block message);
+day         (--with day) a utility's day: ``--day-meters`` meters' daily curves through one
+            worker: wall time, CPU per reading, peak RSS, RocksDB on disk;
 memory      the worker's resident memory with every customer's state (minus an idle worker's)
             and the state bytes per customer (latest changelog record; RocksDB on disk);
 recovery    the worker holding every customer's state is SIGKILLed and restarted; time from the
@@ -25,7 +36,7 @@ latency     readings produced at ``--latency-rate`` per second to the running wo
 outage      bench/outage_bench.py: outage start on a 5,000-customer feeder -> its alert;
 scaling     two workers in one consumer group versus one, on a topic of ``--scale-partitions``.
 
-Writes bench/results.json and bench/out/<run>/report.md, prints the table. Compare ratios, not
+Writes bench/results.json and bench/out/<run>/report.md, prints the tables. Compare ratios, not
 absolute rates across machines or runs.
 """
 
@@ -37,16 +48,20 @@ import json
 import os
 import platform
 import shutil
+import socket
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+import psutil
 
-from bench.proc import FAUST_WORKER, run_for_rate
+from bench.blocks import DailyCurves, block_intervals, day_start
+from bench.proc import FAUST_WORKER, Rate, Stopwatch, process_cpu_s, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
 from metering.load import LoadState
@@ -64,6 +79,9 @@ from streams.kafka import (
 
 OUT = ROOT / "bench" / "out"
 PHASES = ("raw", "floor", "naive", "quix", "pipeline", "recovery", "latency", "outage", "scaling")
+# issue 12's phases, run when named in --with (`make bench` names them all): a run from before
+# them, e.g. bench/cpu_breakdown.py's with its --skip list, does not grow by an hour
+EXTRA_PHASES = ("quixcore", "blocks", "day")
 
 Pairs = list[tuple[bytes, bytes]]
 
@@ -71,12 +89,17 @@ Pairs = list[tuple[bytes, bytes]]
 # ---------------------------------------------------------------------- data
 
 
-async def publish(settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> float:
+async def publish(settings: Settings, topic: str, messages: Iterable[tuple[bytes, bytes]]) -> float:
     producer = make_producer(settings, linger_ms=50, max_batch_size=512 * 1024)
     await producer.start()
     t0 = time.perf_counter()
     try:
-        futures = [await producer.send(settings.topic(topic), key=k, value=v) for k, v in messages]
+        futures = []
+        for k, v in messages:
+            futures.append(await producer.send(settings.topic(topic), key=k, value=v))
+            if len(futures) >= 100_000:  # a generator of a million blocks: keep the acks bounded
+                await asyncio.gather(*futures)
+                futures.clear()
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -136,8 +159,9 @@ class Probes:
 # ---------------------------------------------------------------------- baselines
 
 
-async def raw_consumer_rps(settings: Settings, expected: int) -> float:
-    """The ceiling: read and JSON-decode every value, nothing else."""
+async def raw_consumer_rps(settings: Settings, expected: int, *, blocks: bool = False) -> Rate:
+    """The ceiling: read and JSON-decode every value, nothing else; ``expected`` messages
+    (blocks: decoded and their intervals counted). CPU: this process over the same span."""
     from aiokafka import TopicPartition
 
     consumer = make_consumer(
@@ -150,20 +174,25 @@ async def raw_consumer_rps(settings: Settings, expected: int) -> float:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        n = 0
+        n = readings = 0
         kwh = 0.0
-        t0 = time.perf_counter()
+        clock = Stopwatch()
+        clock.start()
         while n < expected:
             for records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
                 for rec in records:
-                    kwh += orjson.loads(rec.value)["kwh"]
+                    if blocks:
+                        readings += block_intervals(rec.value)
+                    else:
+                        kwh += orjson.loads(rec.value)["kwh"]
+                        readings += 1
                     n += 1
-        return n / (time.perf_counter() - t0)
+        return clock.rate(readings)
     finally:
         await consumer.stop()
 
 
-async def faust_floor_rps(settings: Settings, expected: int, out_dir: Path) -> float:
+async def faust_floor_rps(settings: Settings, expected: int, out_dir: Path) -> Rate:
     """bench/faust_floor.py in its own process: Faust's per-event machinery and nothing else."""
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a benchmark's own files, tiny)
     out = out_dir / "floor.txt"
@@ -194,11 +223,19 @@ def rss_bytes(worker: WorkerProcess) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def cpu_seconds(worker: WorkerProcess) -> float:
-    """User + system CPU time the worker process has used (/proc/<pid>/stat)."""
+def peak_rss_bytes(worker: WorkerProcess) -> int:
+    """The worker's peak resident memory so far (VmHWM)."""
     assert worker.proc is not None
-    fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for line in Path(f"/proc/{worker.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+def cpu_seconds(worker: WorkerProcess) -> float:
+    """User + system CPU time the worker process (and any child of it) has used."""
+    assert worker.proc is not None
+    return process_cpu_s(psutil.Process(worker.proc.pid))
 
 
 async def wait_idle(
@@ -224,39 +261,77 @@ async def counted(workers: Sequence[WorkerProcess], name: str = "readings_applie
     return total
 
 
+class Window(NamedTuple):
+    """The poll that first saw something counted (``n_first`` of them) to the one that saw the
+    last (perf_counter seconds; ``n`` counted in all), and the CPU seconds the workers used in
+    between. The rate counts what was applied in that span: ``n - n_first``."""
+
+    t_first: float
+    t_last: float
+    n_first: int
+    n: int
+    cpu_s: float
+
+    def rate(self) -> Rate:
+        return Rate(readings=self.n - self.n_first, seconds=self.t_last - self.t_first, cpu_s=self.cpu_s)
+
+
+class DeadLettered(RuntimeError):
+    """The workers dead-letter the bench's (valid) messages: they cannot use them."""
+
+
+async def dead_lettered(workers: Sequence[WorkerProcess], topic: str) -> int:
+    total = 0
+    for w in workers:
+        c = await w.counters()
+        total += sum(c.get("dead_letters", {}).get(topic, {}).values())
+    return total
+
+
 async def wait_applied(
     workers: Sequence[WorkerProcess],
     expected: int,
     within_s: float,
     poll_s: float = 0.1,
     counter: str = "readings_applied",
-) -> tuple[float, float]:
-    """Poll until the workers together count ``expected`` (readings applied): (time of the
-    first, time of the last), perf_counter seconds."""
+    dead_letter_limit: int | None = None,
+) -> Window:
+    """Poll until the workers together count ``expected`` (readings applied). With
+    ``dead_letter_limit``, fail as soon as more than that many meter.readings messages went to
+    the DLQ (a worker that cannot use what it is given)."""
     t_first: float | None = None
     deadline = time.monotonic() + within_s
-    n = last_n = 0
+    n = last_n = n_first = 0
     t_change = time.perf_counter()
+    cpu_first = cpu_change = 0.0
+
+    def cpu() -> float:
+        return sum(cpu_seconds(w) for w in workers)
+
     while time.monotonic() < deadline:
         for w in workers:
             if not w.running:
                 raise RuntimeError(f"worker exited:\n{w.log_tail()}")
         try:
             n = await counted(workers, counter)
+            if dead_letter_limit is not None:
+                bad = await dead_lettered(workers, contract.METER_READINGS)
+                if bad > dead_letter_limit:
+                    raise DeadLettered(f"the workers dead-lettered {bad:,} meter.readings messages")
         except OSError:  # the web server is not up yet
             n = 0
         now = time.perf_counter()
         if t_first is None and n > 0:
-            t_first = now
+            t_first, n_first, cpu_first = now, n, cpu()
         if n >= expected:
             assert t_first is not None
-            return t_first, now
+            return Window(t_first, now, n_first, n, cpu() - cpu_first)
         if n != last_n:
-            last_n, t_change = n, now
+            last_n, t_change, cpu_change = n, now, cpu()
         elif t_first is not None and n >= 0.999 * expected and now - t_change > 20:
             # a reading or two rejected by validation (e.g. demand above 1.5 x contract kVA goes
             # to the DLQ): done at the last change, not after the wait
-            return t_first, t_change
+            return Window(t_first, t_change, n_first, n, cpu_change - cpu_first)
         await asyncio.sleep(poll_s)
     raise TimeoutError(f"workers counted {n:,} of {expected:,} {counter} within {within_s:.0f} s")
 
@@ -333,19 +408,32 @@ def full_state_bytes() -> int:
 
 
 async def pipeline_phase(
-    settings: Settings, readings: Pairs, customers: int, out_dir: Path
-) -> tuple[WorkerProcess, float, float, int]:
+    settings: Settings,
+    messages: Iterable[tuple[bytes, bytes]],
+    expected: int,
+    customers: int,
+    out_dir: Path,
+    name: str = "worker",
+) -> tuple[WorkerProcess, Rate, float, int]:
     """The worker starts with the customer profiles in place (as in production: profiles long
-    before readings) and has applied them; then the readings are published and it reads them.
-    Returns the worker (running), its rate, the publishing time and its RSS."""
-    worker = WorkerProcess(settings, out_dir / "worker.log").start()
-    await worker.wait_ready(within_s=300)
-    await wait_applied([worker], customers, within_s=1800, counter="profiles_applied")
-    pub_s = await publish(settings, contract.METER_READINGS, readings)
-    t_first, t_last = await wait_applied([worker], len(readings), within_s=7200)
-    rps = (len(readings) - 1) / max(t_last - t_first, 1e-9)
+    before readings) and has applied them; then the messages (single readings or blocks:
+    ``expected`` readings in all) are published and it reads them. Returns the worker
+    (running), its rate and CPU time, the publishing time and its RSS."""
+    worker = WorkerProcess(settings, out_dir / f"{name}.log").start()
+    try:
+        await worker.wait_ready(within_s=300)
+        await wait_applied([worker], customers, within_s=3600, counter="profiles_applied")
+        pub_s = await publish(settings, contract.METER_READINGS, messages)
+        # the bench's data is valid: a worker dead-lettering more than a few readings cannot
+        # use them (e.g. a worker without the block form), and the phase fails at once
+        window = await wait_applied(
+            [worker], expected, within_s=7200, dead_letter_limit=max(10, expected // 1000)
+        )
+    except BaseException:
+        worker.stop()
+        raise
     await asyncio.sleep(3.0)  # let the last batch's stats and the scoring catch up
-    return worker, rps, pub_s, rss_bytes(worker)
+    return worker, window.rate(), pub_s, rss_bytes(worker)
 
 
 async def recovery_phase(
@@ -366,8 +454,8 @@ async def recovery_phase(
     t0 = time.perf_counter()
     fresh.start()
     await publish(settings, contract.METER_READINGS, probes.next(n_probe))
-    _, t_done = await wait_applied([fresh], n_probe, within_s=1800, poll_s=0.05)
-    return fresh, t_done - t0
+    window = await wait_applied([fresh], n_probe, within_s=1800, poll_s=0.05)
+    return fresh, window.t_last - t0
 
 
 async def latency_phase(settings: Settings, probes: Probes, rate: float, seconds: float) -> dict[str, float]:
@@ -449,8 +537,7 @@ async def scaling_phase(base: Settings, args: argparse.Namespace, out_dir: Path)
                 await asyncio.sleep(settings.kafka_session_timeout_s)
             await wait_applied(workers, len(profiles), within_s=1800, counter="profiles_applied")
             await publish(settings, contract.METER_READINGS, readings)
-            t_first, t_last = await wait_applied(workers, len(readings), within_s=7200)
-            rates[n_workers] = (len(readings) - 1) / max(t_last - t_first, 1e-9)
+            rates[n_workers] = (await wait_applied(workers, len(readings), within_s=7200)).rate().rps
         finally:
             for w in workers:
                 w.stop()
@@ -465,7 +552,182 @@ async def scaling_phase(base: Settings, args: argparse.Namespace, out_dir: Path)
     }
 
 
+# ---------------------------------------------------------------------- the consumers
+
+
+# (key in results.json without "_rps", label): the consumers of both scenarios, in table order
+CONSUMERS = (
+    ("raw_consumer", "raw aiokafka consumer, decode only (ceiling)"),
+    ("faust_floor", "Faust agent, decode only (Faust floor)"),
+    ("naive_faust", "naive per-message Faust agent, same statistics"),
+    ("quix", "Quix Streams, daily load factor and PF"),
+    ("quix_core", "Quix Streams running gridpulse's metering core"),
+    ("pipeline", "**gridpulse pipeline**"),
+)
+
+
+def record(r: dict[str, Any], key: str, rate: Rate, label: str) -> None:
+    """A consumer's rate and CPU per reading into the results (``<key>_rps``,
+    ``<key>_cpu_us_per_reading``), printed as it comes."""
+    r[f"{key}_rps"] = round(rate.rps)
+    r[f"{key}_cpu_us_per_reading"] = round(rate.cpu_us_per_reading, 1)
+    print(f"{label:<50}{rate.rps:>12,.0f} readings/s {rate.cpu_us_per_reading:>9,.1f} CPU µs/reading")
+
+
+async def baselines(
+    settings: Settings, r: dict[str, Any], n: int, out_dir: Path, skip: set[str], *, blocks: bool
+) -> None:
+    """The ceiling and the peers, one after the other, each over the whole topic from the start
+    (``n`` messages: readings, or blocks)."""
+    from bench import quix_core_peer
+    from bench.naive_faust import naive_faust_rps
+    from bench.quix_peer import quix_rps
+
+    key = "block_" if blocks else ""
+    label = "blocks: " if blocks else ""
+    if "raw" not in skip:
+        rate = await raw_consumer_rps(settings, n, blocks=blocks)
+        record(r, f"{key}raw_consumer", rate, f"{label}raw aiokafka consumer (decode only)")
+    if "floor" not in skip and not blocks:
+        record(r, "faust_floor", await faust_floor_rps(settings, n, out_dir), "Faust agent that only decodes")
+    if "naive" not in skip:
+        rate = await naive_faust_rps(settings, n, out_dir, blocks=blocks, timeout_s=7200)
+        record(r, f"{key}naive_faust", rate, f"{label}naive per-message Faust agent")
+    if "quix" not in skip:
+        record(
+            r, f"{key}quix", await quix_rps(settings, n, out_dir, blocks=blocks), f"{label}Quix daily LF/PF"
+        )
+    if "quixcore" not in skip:
+        rate = await quix_rps(
+            settings,
+            n,
+            out_dir,
+            blocks=blocks,
+            module="bench.quix_core_peer",
+            output=quix_core_peer.OUTPUT_TOPIC,
+        )
+        record(r, f"{key}quix_core", rate, f"{label}Quix with gridpulse's metering core")
+
+
+def scenario_settings(settings: Settings, name: str, out_dir: Path) -> Settings:
+    """The run's settings for another scenario: topics under ``<run>.<name>.``, its own app
+    (consumer group, changelogs) and state directory; deleted with the run's."""
+    return settings.model_copy(
+        update={
+            "topic_prefix": f"{settings.topic_prefix}{name}.",
+            "app_id": f"{settings.app_id}-{name}",
+            "data_dir": str(out_dir / f"faust-{name}"),
+        }
+    )
+
+
+def disk_bytes(path: str | Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+# ---------------------------------------------------------------------- the block scenario
+
+
+async def block_scenario(
+    settings: Settings, args: argparse.Namespace, out_dir: Path, r: dict[str, Any], skip: set[str]
+) -> None:
+    """The same population as daily curves: one 96-interval block per meter (bench/blocks.py),
+    customer after customer, on a fresh ``meter.readings``; the pipeline, then the ceiling and
+    the peers, each per block message."""
+    bs = scenario_settings(settings, "blk", out_dir)
+    await create_contract_topics(bs)
+    t0 = time.perf_counter()
+    curves = DailyCurves(args.customers, day_start(2, bs.tz, datetime.now(UTC)), bs.tz)
+    n_blocks, n_readings = curves.pop.n, curves.readings
+    r["block_blocks"], r["block_readings"] = n_blocks, n_readings
+    print(
+        f"blocks: drew {n_blocks:,} daily curves ({n_readings:,} readings) "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    await publish(bs, contract.CUSTOMERS, curves.profiles())
+    published = False
+    if "pipeline" not in skip:
+        try:
+            worker, rate, pub_s, _ = await pipeline_phase(
+                bs, curves.blocks(), n_readings, n_blocks, out_dir, name="worker-blocks"
+            )
+        except DeadLettered as exc:  # e.g. a worker without the block form: the peers still run
+            r["block_pipeline_error"] = str(exc).splitlines()[0]
+            print(f"blocks: gridpulse pipeline NOT MEASURED: {r['block_pipeline_error']}")
+            await asyncio.sleep(1.0)
+        else:
+            worker.stop()
+            print(
+                f"blocks: published in {pub_s:.1f} s ({n_blocks / pub_s:,.0f} blocks/s), "
+                "while the worker read them"
+            )
+            record(r, "block_pipeline", rate, "blocks: gridpulse pipeline")
+        published = True
+    if not published:
+        await publish(bs, contract.METER_READINGS, curves.blocks())
+    del curves
+    await baselines(bs, r, n_blocks, out_dir, skip, blocks=True)
+
+
+# ---------------------------------------------------------------------- a utility's day
+
+
+async def utility_day(settings: Settings, args: argparse.Namespace, out_dir: Path, r: dict[str, Any]) -> None:
+    """``--day-meters`` meters' daily curves (one block each) through one worker that holds
+    their profiles: wall time from its first applied reading to its last, CPU per reading,
+    peak RSS and the state on disk."""
+    ds = scenario_settings(settings, "day", out_dir)
+    await create_contract_topics(ds)
+    t0 = time.perf_counter()
+    curves = DailyCurves(args.day_meters, day_start(2, ds.tz, datetime.now(UTC)), ds.tz)
+    r["utility_day_meters"], r["utility_day_readings"] = curves.pop.n, curves.readings
+    print(f"day: drew {curves.pop.n:,} daily curves in {time.perf_counter() - t0:.1f} s")
+    await publish(ds, contract.CUSTOMERS, curves.profiles())
+    t_start = time.perf_counter()
+    worker, rate, pub_s, rss = await pipeline_phase(
+        ds, curves.blocks(), curves.readings, curves.pop.n, out_dir, name="worker-day"
+    )
+    try:
+        r["utility_day_s"] = round(rate.seconds, 1)
+        r["utility_day_publish_s"] = round(pub_s, 1)
+        r["utility_day_rps"] = round(rate.rps)
+        r["utility_day_cpu_us_per_reading"] = round(rate.cpu_us_per_reading, 1)
+        r["utility_day_peak_rss_bytes"] = peak_rss_bytes(worker)
+        r["utility_day_rss_bytes"] = rss
+        r["utility_day_rocksdb_disk_bytes"] = disk_bytes(ds.data_dir)
+        r["utility_day_rocksdb_disk_bytes_per_meter"] = round(
+            r["utility_day_rocksdb_disk_bytes"] / curves.pop.n
+        )
+    finally:
+        worker.stop()
+    print(
+        f"day: {curves.pop.n:,} meters, {curves.readings:,} readings: {rate.seconds:,.1f} s "
+        f"({rate.rps:,.0f} readings/s, {rate.cpu_us_per_reading:.1f} CPU µs/reading, peak RSS "
+        f"{r['utility_day_peak_rss_bytes'] / 1e6:,.0f} MB; {time.perf_counter() - t_start:,.0f} s "
+        "from the worker's start)"
+    )
+
+
 # ---------------------------------------------------------------------- the run
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base(first: int) -> int:
+    """The run's workers' web port: ``first``, or the next multiple of 100 above it whose
+    ports (+0..+41, the workers of every phase) are free, so that two runs on one machine do
+    not read each other's counters."""
+    for base in range(first, first + 2000, 100):
+        if all(port_free(base + k) for k in range(42)):
+            return base
+    raise RuntimeError(f"no free block of 42 ports from {first}")
 
 
 async def delete_run_topics(settings: Settings, run: str) -> None:
@@ -475,7 +737,7 @@ async def delete_run_topics(settings: Settings, run: str) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    skip = set(args.skip)
+    skip = set(args.skip) | (set(EXTRA_PHASES) - set(args.with_))
     base = get_settings()
     run = f"b{int(time.time())}"
     out_dir = OUT / run
@@ -484,13 +746,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "topic_prefix": f"{run}.",
             "app_id": f"gridpulse-bench-{run}",
             "data_dir": str(out_dir / "faust"),
-            "web_port": base.web_port + 7,
+            "web_port": free_port_base(base.web_port + 7),
             "topic_partitions": args.partitions,
         }
     )
     r: dict[str, Any] = {
         "run": run,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": "python -m bench.run " + " ".join(args.argv),
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
@@ -513,18 +776,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     await publish(settings, contract.CUSTOMERS, profiles)  # PF standards and tariffs, as in production
     probes = Probes(readings)
 
-    def show(name: str, value: float, unit: str = "readings/s") -> None:
-        print(f"{name:<44}{value:>14,.0f} {unit}")
-
     try:
         # the pipeline first: its worker applies the profiles, then the readings are published
         # to the topic and it reads them; the baselines then read the same topic from the start
         if "pipeline" not in skip:
             r["rss_idle_worker_bytes"] = await idle_rss(settings, out_dir)
-            worker, rps, pub_s, rss = await pipeline_phase(settings, readings, args.customers, out_dir)
+            worker, rate, pub_s, rss = await pipeline_phase(
+                settings, readings, len(readings), args.customers, out_dir
+            )
             print(f"published in {pub_s:.1f} s ({len(readings) / pub_s:,.0f}/s), while the worker read them")
-            r["pipeline_rps"] = round(rps)
-            show("gridpulse pipeline", rps)
+            record(r, "pipeline", rate, "gridpulse pipeline")
             r["rss_worker_bytes"] = rss
             r["rss_bytes_per_customer"] = round((rss - r["rss_idle_worker_bytes"]) / args.customers)
             r.update({k: round(v) for k, v in (await state_size(settings)).items()})
@@ -537,83 +798,99 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     r["stats_latency_settle_s"] = round(await wait_idle(worker), 1)
                     r.update(await latency_phase(settings, probes, args.latency_rate, args.latency_seconds))
                     label = f"stats latency p99 at {args.latency_rate:g} readings/s"
-                    print(f"{label:<44}{r['stats_latency_p99_s']:>14.3f} s")
+                    print(f"{label:<50}{r['stats_latency_p99_s']:>12.3f} s")
                 if "recovery" not in skip:
                     worker, r["recovery_local_s"] = await recovery_phase(
                         settings, worker, probes, out_dir, wipe=False
                     )
-                    print(f"{'recovery, local RocksDB kept':<44}{r['recovery_local_s']:>14.1f} s")
+                    print(f"{'recovery, local RocksDB kept':<50}{r['recovery_local_s']:>12.1f} s")
                     worker, r["recovery_changelog_s"] = await recovery_phase(
                         settings, worker, probes, out_dir, wipe=True
                     )
-                    print(f"{'recovery, rebuilt from the changelog':<44}{r['recovery_changelog_s']:>14.1f} s")
+                    print(f"{'recovery, rebuilt from the changelog':<50}{r['recovery_changelog_s']:>12.1f} s")
             finally:
                 worker.stop()
         else:
             pub_s = await publish(settings, contract.METER_READINGS, readings)
             print(f"published in {pub_s:.1f} s ({len(readings) / pub_s:,.0f}/s)")
         # the baselines read exactly the original readings (the probes come after them)
-        n = len(readings)
-        if "raw" not in skip:
-            r["raw_consumer_rps"] = round(await raw_consumer_rps(settings, n))
-            show("raw aiokafka consumer (decode only)", r["raw_consumer_rps"])
-        if "floor" not in skip:
-            r["faust_floor_rps"] = round(await faust_floor_rps(settings, n, out_dir))
-            show("Faust agent that only decodes", r["faust_floor_rps"])
-        if "naive" not in skip:
-            from bench.naive_faust import naive_faust_rps
-
-            r["naive_faust_rps"] = round(await naive_faust_rps(settings, n, out_dir))
-            show("naive per-message Faust agent", r["naive_faust_rps"])
-        if "quix" not in skip:
-            from bench.quix_peer import quix_rps
-
-            r["quix_rps"] = round(await quix_rps(settings, n, out_dir))
-            show("Quix Streams daily LF/PF", r["quix_rps"])
+        await baselines(settings, r, len(readings), out_dir, skip, blocks=False)
+        del readings, probes
+        if "blocks" not in skip:
+            await block_scenario(settings, args, out_dir, r, skip)
+        if "day" not in skip:
+            await utility_day(settings, args, out_dir, r)
         if "outage" not in skip:
             from bench.outage_bench import main_async as outage_main
 
             outage = await outage_main(argparse.Namespace(customers=5000, outages=20))
             r.update(outage)
-            print(f"{'outage alert p99, 5,000-customer feeder':<44}{r['outage_alert_p99_s']:>14.3f} s")
+            print(f"{'outage alert p99, 5,000-customer feeder':<50}{r['outage_alert_p99_s']:>12.3f} s")
         if "scaling" not in skip:
             r.update(await scaling_phase(settings, args, out_dir))
     finally:
         if not args.keep:
             await delete_run_topics(settings, run)
-            shutil.rmtree(out_dir / "faust", ignore_errors=True)
+            for d in out_dir.glob("faust*"):
+                shutil.rmtree(d, ignore_errors=True)
     r["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    for key in ("naive_faust_rps", "quix_rps", "raw_consumer_rps", "faust_floor_rps"):
-        if key in r and "pipeline_rps" in r:
-            r[f"pipeline_vs_{key.removesuffix('_rps')}"] = round(r["pipeline_rps"] / r[key], 3)
+    for prefix in ("", "block_"):
+        if f"{prefix}pipeline_rps" not in r:
+            continue
+        for key, _ in CONSUMERS[:-1]:
+            if f"{prefix}{key}_rps" in r:
+                ratio = r[f"{prefix}pipeline_rps"] / r[f"{prefix}{key}_rps"]
+                r[f"{prefix}pipeline_vs_{key}"] = round(ratio, 3)
     return r
 
 
 def report(r: dict[str, Any]) -> str:
-    def rate(key: str) -> str:
-        return f"{r[key]:,}" if key in r else "—"
-
-    def ratio(key: str) -> str:
-        k = f"pipeline_vs_{key.removesuffix('_rps')}"
-        return f"{r[k]:.3g}x" if k in r else "—"
+    def cell(key: str, fmt: str = "{:,}") -> str:
+        return fmt.format(r[key]) if key in r else "—"
 
     lines = [
-        f"run {r['when']}: {r['customers']:,} customers x {r['intervals_per_customer']} readings "
-        f"= {r.get('readings', 0):,} readings, {r['partitions']} partitions, {r['machine']['cpus']} CPUs",
-        "",
-        "| consumer of the same topic | readings/s | gridpulse / it |",
-        "|---|---:|---:|",
+        f"run {r['when']} (`{r.get('command', 'python -m bench.run')}`): {r['partitions']} partitions, "
+        f"{r['machine']['cpus']} CPUs",
     ]
-    for label, key in (
-        ("raw aiokafka consumer, decode only (ceiling)", "raw_consumer_rps"),
-        ("Faust agent, decode only (Faust floor)", "faust_floor_rps"),
-        ("naive per-message Faust agent, same statistics", "naive_faust_rps"),
-        ("Quix Streams, daily load factor and PF", "quix_rps"),
-        ("**gridpulse pipeline**", "pipeline_rps"),
-    ):
-        lines.append(f"| {label} | {rate(key)} | {ratio(key) if key != 'pipeline_rps' else ''} |")
+    scenarios = (
+        (
+            "",
+            f"single readings: {r['customers']:,} customers x {r['intervals_per_customer']} "
+            f"= {r.get('readings', 0):,} readings, time order",
+        ),
+        (
+            "block_",
+            f"blocks: {r.get('block_blocks', 0):,} daily curves of 96 intervals "
+            f"= {r.get('block_readings', 0):,} readings",
+        ),
+    )
+    for prefix, title in scenarios:
+        if not any(f"{prefix}{key}_rps" in r for key, _ in CONSUMERS):
+            continue
+        lines += [
+            "",
+            title,
+            "",
+            "| consumer of the same topic | readings/s | CPU µs per reading | gridpulse / it |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, label in CONSUMERS:
+            k = f"{prefix}{key}"
+            if f"{k}_rps" not in r:
+                continue
+            ratio = "" if key == "pipeline" else cell(f"{prefix}pipeline_vs_{key}", "{:.3g}x")
+            lines.append(
+                f"| {label} | {cell(f'{k}_rps')} | {cell(f'{k}_cpu_us_per_reading', '{:,.1f}')} | {ratio} |"
+            )
     lines += ["", "| measure | value |", "|---|---:|"]
     for key in (
+        "utility_day_meters",
+        "utility_day_readings",
+        "utility_day_s",
+        "utility_day_rps",
+        "utility_day_cpu_us_per_reading",
+        "utility_day_peak_rss_bytes",
+        "utility_day_rocksdb_disk_bytes_per_meter",
         "stats_latency_load_rps",
         "stats_latency_p50_s",
         "stats_latency_p95_s",
@@ -641,9 +918,15 @@ def report(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=100_000)
-    ap.add_argument("--intervals", type=int, default=2, help="15-minute readings per customer")
+    ap.add_argument("--customers", type=int, default=100_000, help="both scenarios (1,000,000 is an option)")
+    ap.add_argument("--intervals", type=int, default=2, help="15-minute readings per customer (single form)")
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument(
+        "--day-meters",
+        type=int,
+        default=1_000_000,
+        help="a utility's day: meters whose daily curves go through",
+    )
     ap.add_argument("--latency-rate", type=float, default=200.0, help="readings/s during the latency phase")
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--scale-customers", type=int, default=20_000)
@@ -655,12 +938,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[],
         help=f"phases to skip: {','.join(PHASES)}",
     )
+    ap.add_argument(
+        "--with",
+        dest="with_",
+        type=lambda s: [x for x in s.split(",") if x],
+        default=[],
+        help=f"phases to add: {','.join(EXTRA_PHASES)} (`make bench` adds them all)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the run's topics and state")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
-    unknown = set(args.skip) - set(PHASES)
+    args.argv = argv
+    unknown = (set(args.skip) | set(args.with_)) - set(PHASES) - set(EXTRA_PHASES)
     if unknown:
-        ap.error(f"unknown phases {sorted(unknown)}; known: {', '.join(PHASES)}")
+        ap.error(f"unknown phases {sorted(unknown)}; known: {', '.join(PHASES + EXTRA_PHASES)}")
     result = asyncio.run(main_async(args))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     text = report(result)
