@@ -8,19 +8,24 @@ same population as the single-reading scenario (`simulator.population.make_popul
 same seed: the same customer ids, meters and profiles), and yields one block per meter, customer
 after customer, as a collection run delivers the acquisition system's curves after midnight. The
 values are rounded as the simulator rounds single readings (kWh and kvarh to 4 decimals, demand
-to 3), and a meter's ``kvarh`` / ``kvarh_export`` / ``demand_kw`` lists are null when it has no
-such register (the single readings carry null fields then). No interval is missing, late or
-duplicated: the benchmark measures throughput, the fault and agent tests cover the rest.
+to 3), a meter's ``kvarh`` / ``kvarh_export`` / ``demand_kw`` lists are null when it has no such
+register (the single readings carry null fields then) and ``quality`` has the single readings'
+codes (estimated, power_fail). No interval is missing, late or duplicated: the benchmark measures
+throughput; ``gridpulse simulate --blocks`` (simulator/blocks.py) sends the messy collection run,
+and the agent and fault tests cover it. (simulator.blocks.day_curves holds every step as float64
+arrays, ~5 GB at 1,000,000 meters; this keeps int32, ~2 GB.)
 
-`block_readings` is how the bench's peers (the naive Faust agent, the Quix peers) read a block:
-orjson, the block's shape checked (key, equal list lengths, at most 2,976 intervals), one
-`metering.load.Reading` per interval that was read (``ts`` = start + (i + 1) x interval_s).
-The per-interval rules (negative energy, bad values) are `LoadState.apply`'s.
+`checked_block` is how the bench's peers (the naive Faust agent, the Quix-core peer) read a
+block: as the pipeline's readings agent does (``schemas.blocks.decode_reading``, the intervals'
+issues and ``schemas.validation.check_block``), then `CheckedBlock.apply` applies the valid
+intervals in one ``LoadState.apply_block`` call. `as_blocks` turns single readings into blocks
+(the tests compare both forms).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,23 +33,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
-from metering.load import DEFAULT_INTERVAL_S, Reading
+from metering.load import DEFAULT_INTERVAL_S, ApplyResult, LoadState
+from schemas.blocks import ReadingBlock, decode_reading
+from schemas.codec import DecodeError
+from schemas.validation import check_block
 from simulator.clock import INTERVAL_S
 from simulator.load import LoadModel
 from simulator.population import make_population
 
 Pairs = list[tuple[bytes, bytes]]
 INTERVALS_PER_DAY = 96
-MAX_BLOCK_INTERVALS = 2976  # 31 days of quarter hours (the contract's limit)
 _NULL = np.iinfo(np.int32).min  # "no register" in the scaled integer arrays
-
-
-class BlockError(ValueError):
-    """A value that is not a usable block (the peers skip it and count the reason)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 def day_start(days_ago: int, tz: ZoneInfo, now: datetime) -> int:
@@ -57,7 +56,7 @@ class DailyCurves:
     """One local day of quarter hours for ``customers`` customers (seed as `bench.run.population`).
 
     The values are kept as int32 in units of 1e-4 kWh / kvarh and 1e-3 kW (4 bytes a value, so
-    1,000,000 meters' day is ~1.5 GB, not 3); ``/ 1e4`` gives back exactly the double
+    1,000,000 meters' day is ~1.6 GB with the quality flags, not 3); ``/ 1e4`` gives back exactly the double
     ``np.round(x, 4)`` gives, which is what the simulator sends.
     """
 
@@ -72,12 +71,14 @@ class DailyCurves:
         self.kvarh = np.empty(shape, np.int32)
         self.export = np.empty(shape, np.int32)
         self.demand = np.empty(shape, np.int32)
+        self.flags = np.empty(shape, np.uint8)  # 1: power_fail, 2: estimated
         for k in range(INTERVALS_PER_DAY):
             r = model.step(start + k * INTERVAL_S)
             self.kwh[:, k] = _scaled(r.kwh, 4)
             self.kvarh[:, k] = _scaled(r.kvarh, 4)
             self.export[:, k] = _scaled(r.kvarh_export, 4)
             self.demand[:, k] = _scaled(r.demand_kw, 3)
+            self.flags[:, k] = r.power_fail.astype(np.uint8) | (r.estimated.astype(np.uint8) << 1)
 
     @property
     def readings(self) -> int:
@@ -98,7 +99,7 @@ class DailyCurves:
                 "kvarh": _column(self.kvarh[i], 1e4),
                 "kvarh_export": _column(self.export[i], 1e4),
                 "demand_kw": _column(self.demand[i], 1e3),
-                "quality": None,
+                "quality": _quality(self.flags[i]),
             }
             yield cid.encode(), orjson.dumps(value)
 
@@ -106,6 +107,16 @@ class DailyCurves:
 def _scaled(values: np.ndarray, decimals: int) -> np.ndarray:
     out = np.rint(values * 10**decimals)
     return np.where(np.isnan(out), _NULL, out).astype(np.int32)
+
+
+_CODES: list[list[str] | None] = [None, ["power_fail"], ["estimated"], ["power_fail", "estimated"]]
+
+
+def _quality(flags: np.ndarray) -> list[list[str] | None] | None:
+    """The head-end's codes per interval, as the single readings carry them; None without any."""
+    if not flags.any():
+        return None
+    return [_CODES[f] for f in flags.tolist()]
 
 
 def _column(row: np.ndarray, scale: float) -> list[float | None] | None:
@@ -117,41 +128,60 @@ def _column(row: np.ndarray, scale: float) -> list[float | None] | None:
 # ---------------------------------------------------------------------- the peers' reading
 
 
-def _optional(doc: dict[str, Any], field: str, n: int) -> list[Any]:
-    values = doc.get(field)
-    if values is None:
-        return [None] * n
-    if type(values) is not list or len(values) != n:
-        raise BlockError("bad_block")
-    return values
+class BlockError(ValueError):
+    """A message the peers cannot use as a block (they skip it and count ``kind``)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
-def block_readings(key: bytes | None, value: bytes | None) -> tuple[str, list[Reading]]:
-    """(customer_id, the block's intervals as readings); `BlockError` when it is not a block of
-    this key's customer."""
-    if value is None:
-        raise BlockError("tombstone")
+@dataclass(slots=True)
+class CheckedBlock:
+    """A decoded block, the intervals to apply (readable and valid) and the kinds of the others."""
+
+    block: ReadingBlock
+    indices: list[int]
+    issues: list[str]
+
+    @property
+    def customer_id(self) -> str:
+        return self.block.customer_id
+
+    @property
+    def readings(self) -> int:
+        """The intervals read (valid or not): what the rate counts."""
+        return len(self.indices) + len(self.issues)
+
+    def apply(self, load: LoadState) -> ApplyResult:
+        b = self.block
+        return load.apply_block(
+            b.meter_id, b.start_s, b.interval_s, b.kwh, b.kvarh, b.kvarh_export, b.demand_kw, self.indices
+        )
+
+
+def checked_block(
+    key: bytes | None, value: bytes | None, *, now: datetime, future_tolerance_s: int
+) -> CheckedBlock:
+    """A block message as the pipeline's readings agent reads one (streams/agents/readings.py):
+    ``schemas.blocks.decode_reading`` (one pass, key checked), the intervals' own issues and
+    ``schemas.validation.check_block`` (no profile: no demand check, as the peers know none).
+    Raises `BlockError` for a message that is not a usable block."""
     try:
-        doc = orjson.loads(value)
-        cid, meter, kwh = doc["customer_id"], doc["meter_id"], doc["kwh"]
-        start = round(datetime.fromisoformat(doc["start"]).timestamp())
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise BlockError("bad_block") from exc
-    if key is None or key.decode(errors="replace") != cid:
-        raise BlockError("key_mismatch")
-    n = len(kwh) if type(kwh) is list else 0
-    if not 0 < n <= MAX_BLOCK_INTERVALS:
-        raise BlockError("bad_block")
-    interval_s = doc.get("interval_s") or DEFAULT_INTERVAL_S
-    kvarh = _optional(doc, "kvarh", n)
-    export = _optional(doc, "kvarh_export", n)
-    demand = _optional(doc, "demand_kw", n)
-    out = [
-        Reading(meter, start + (i + 1) * interval_s, kwh[i], interval_s, kvarh[i], export[i], demand[i])
-        for i in range(n)
-        if kwh[i] is not None
-    ]
-    return cid, out
+        block = decode_reading(key, value)
+    except DecodeError as exc:
+        raise BlockError(exc.kind) from None
+    if not isinstance(block, ReadingBlock):
+        raise BlockError("not_a_block")
+    issues = {i: kind for i, (kind, _) in block.issues.items()}
+    issues |= {
+        i: issue.kind
+        for i, issue in check_block(
+            block, now=now, contract_kva=None, future_tolerance_s=future_tolerance_s
+        ).items()
+    }
+    indices = [i for i in block.readable() if i not in issues]
+    return CheckedBlock(block, indices, list(issues.values()))
 
 
 def block_intervals(value: bytes) -> int:
@@ -180,12 +210,12 @@ def as_blocks(readings: Pairs, tz: ZoneInfo) -> Pairs:
             i = (d["_start"] - first) // interval_s
             for f, values in lists.items():
                 values[i] = d.get(f)
-        value = {
+        block = {
             "meter_id": meter,
             "customer_id": docs[0]["customer_id"],
             "start": datetime.fromtimestamp(first, tz).isoformat(),
             "interval_s": interval_s,
             **{f: (v if f == "kwh" or any(x is not None for x in v) else None) for f, v in lists.items()},
         }
-        out.append((key, orjson.dumps(value)))
+        out.append((key, orjson.dumps(block)))
     return out

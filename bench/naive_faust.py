@@ -14,8 +14,9 @@ iterating the readings topic message by message. Per message it
    and ``await``s ``stats.send`` of it to an output topic of its own (``<prefix>naive.stats``).
 
 On the block form (``GP_NAIVE_FORM=blocks``) a message is a meter's block of intervals: it is
-read with the bench's `bench.blocks.block_readings` and its intervals are applied in one
-``apply`` call, then one state write and one document, per block message.
+read and checked as the pipeline reads one (`bench.blocks.checked_block`: ``decode_reading``,
+``check_block``) and its valid intervals are applied in one ``LoadState.apply_block`` call, then
+one state write and one document, per block message.
 
 No batching, no ``take_events``, no event-context tricks, no Redis. When it has processed N
 messages it writes its rate (readings/s from the first to the N-th message) and its CPU time
@@ -47,7 +48,7 @@ import faust
 import orjson
 from aiokafka.admin import NewTopic
 
-from bench.blocks import BlockError, block_readings
+from bench.blocks import BlockError, checked_block
 from bench.proc import FAUST_WORKER, Rate, Stopwatch, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import worker_env
@@ -183,13 +184,15 @@ def build_app(
             await stats.send(key=state_key, value=orjson.dumps(doc))
 
     async def process_block(key: bytes | None, value: bytes | None) -> None:
+        now = datetime.now(UTC)
         try:
-            cid, intervals = block_readings(key, value)
+            block = checked_block(key, value, now=now, future_tolerance_s=s.future_tolerance_s)
         except BlockError as exc:
             skipped[exc.kind] += 1
             return
-        seen["readings"] += len(intervals)
-        now = datetime.now(UTC)
+        seen["readings"] += block.readings
+        skipped.update(block.issues)
+        cid = block.customer_id
         state_key = cid.encode()
         raw = table.get(state_key)
         state = (
@@ -197,8 +200,7 @@ def build_app(
             if raw is None
             else LoadState.from_bytes(raw, tz=tz, lateness_s=lateness_s)
         )
-        statuses = state.apply(intervals).statuses
-        for status in statuses:
+        for status in block.apply(state).statuses:
             if status not in ("applied", "duplicate"):
                 skipped[status] += 1
         table[state_key] = state.to_bytes()

@@ -6,11 +6,12 @@ that
 
 1. decodes and validates the message with gridpulse's code: a single reading with
    ``schemas.codec.decode_keyed`` and ``schemas.validation.check_reading``, a block
-   (``GP_QUIX_FORM=blocks``) with the bench's `bench.blocks.block_readings`; an unusable one is
+   (``GP_QUIX_FORM=blocks``) as the pipeline reads one (`bench.blocks.checked_block`:
+   ``schemas.blocks.decode_reading``, ``check_block``); an unusable message or interval is
    skipped with a counter (no dead-letter topic, as in the naive agent);
 2. reads the customer's compact ``LoadState`` bytes from Quix's ``State`` (RocksDB, with Quix's
-   changelog topic), applies the reading or the block's intervals with the same
-   ``LoadState.apply`` and writes the bytes back;
+   changelog topic), applies the reading with the same ``LoadState.apply`` or the block's valid
+   intervals with the same ``LoadState.apply_block``, and writes the bytes back;
 3. builds the document with the same ``metering.stats.stats_document`` (no profile and an empty
    arrears ledger, as in the naive agent) and produces it, orjson bytes, to its output topic:
    one output message per input message.
@@ -29,16 +30,17 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bench.blocks import BlockError, block_readings
+from bench.blocks import BlockError, checked_block
 from bench.quix_peer import Counted, serve
 from gridpulse.settings import get_settings
 from metering.arrears import ArrearsLedger
-from metering.load import LoadState
+from metering.load import ApplyResult, LoadState
 from metering.stats import stats_document
 from schemas.codec import DecodeError, decode_keyed
 from schemas.models import MeterReading
@@ -69,14 +71,14 @@ def main() -> None:
     no_bills = ArrearsLedger(tz=tz)  # no billing input: every customer's ledger is empty
     skipped: Counter[str] = Counter()
 
-    def update(cid: str, intervals: list[Any], state: State) -> bytes | None:
+    def update(cid: str, apply: Callable[[LoadState], ApplyResult], state: State) -> bytes | None:
         raw = state.get(_LOAD)
         load = (
             LoadState(tz=tz, lateness_s=lateness_s)
             if raw is None
             else LoadState.from_bytes(raw, tz=tz, lateness_s=lateness_s)
         )
-        for status in load.apply(intervals).statuses:
+        for status in apply(load).statuses:
             if status not in ("applied", "duplicate"):
                 skipped[status] += 1
         state.set(_LOAD, load.to_bytes())
@@ -95,16 +97,19 @@ def main() -> None:
         if issue is not None:
             skipped[issue.kind] += 1
             return None
-        return update(reading.customer_id, [reading], state)
+        return update(reading.customer_id, lambda load: load.apply([reading]), state)
 
     def block(value: bytes, key: bytes, timestamp: int, headers: Any, state: State) -> bytes | None:
         try:
-            cid, intervals = block_readings(key, value)
+            checked = checked_block(
+                key, value, now=datetime.now(UTC), future_tolerance_s=s.future_tolerance_s
+            )
         except BlockError as exc:
             skipped[exc.kind] += 1
             return None
-        counted.readings += len(intervals)
-        return update(cid, intervals, state)
+        counted.readings += checked.readings
+        skipped.update(checked.issues)
+        return update(checked.customer_id, checked.apply, state)
 
     blocks = os.environ.get("GP_QUIX_FORM") == "blocks"
     try:
