@@ -2,7 +2,8 @@
 
 1. The worker is killed with SIGKILL ``scale.kills`` times while readings stream in and is
    restarted each time with the same app id and data directory: every customer's final
-   ``stats.customer`` equals the numpy reference, no reading lost or counted twice.
+   ``stats.customer`` equals the numpy reference, no reading lost or counted twice; the same
+   with daily curves in the block form (1b).
 2. Redis is stopped mid-stream: the pipeline keeps going (counters advance, ``stats.customer``
    keeps being published), and once Redis is back every customer's hash catches up with its
    last ``stats.customer`` document.
@@ -33,6 +34,7 @@ from gridpulse.settings import Settings
 from gridpulse.workerproc import WorkerProcess
 from schemas import topics as contract
 from schemas.models import DeadLetter
+from simulator.blocks import CollectionOptions
 from simulator.run import Message
 from streams.kafka import make_admin, make_consumer, read_all, read_latest
 from streams.sinks import flatten
@@ -40,6 +42,7 @@ from tests.faults.helpers import Scale, stack
 from tests.integration.helpers import eventually, produce
 from tests.integration.population import (
     SHANGHAI,
+    block_readings_by_customer,
     distinct_intervals,
     final_stats,
     seeds_by_customer,
@@ -238,6 +241,86 @@ async def test_worker_sigkilled_mid_stream_restarts_with_reference_stats(
     assert not off
     assert len(kills) == scale.kills
     seeds = seeds_by_customer(messages)
+    for cid, rows in readings.items():
+        now = computed_at(latest[cid], since)
+        assert_stats_match(
+            latest[cid], rows, billing.get(cid, []), SHANGHAI, settings.lateness_s, seeds[cid], now=now
+        )
+
+
+# ---------------------------------------------------------------------------- 1b. SIGKILL, blocks
+
+
+async def test_worker_sigkilled_during_a_block_run_loses_nothing_and_counts_nothing_twice(
+    topics, worker_factory, scale: Scale, fault_report
+):
+    """Scenario 1 with the block form: three days of daily curves (hours-late meters, retried
+    blocks, partly missing days, overlapping re-sends) streamed while the worker is SIGKILLed
+    ``scale.kills`` times in the middle of the run; a replayed block's intervals are duplicates."""
+    settings = topics.model_copy(update={"batch_max": 50, "batch_within_s": 0.2})
+    since = datetime.now(UTC)
+    messages = simulate(
+        settings,
+        customers=scale.customers,
+        days=3,
+        seed=23,
+        blocks=True,
+        collection=CollectionOptions(late_share=0.1, partial_share=0.1, retry_share=0.1, overlap_share=0.2),
+        billing_history_months=2,
+    )
+    reading_msgs, others = split_readings(messages)
+    readings = block_readings_by_customer(messages)
+    billing = valid_by_customer(messages, contract.BILLING_EVENTS)
+    seeds = seeds_by_customer(messages)
+    expected = distinct_intervals(readings)
+    total = sum(expected.values())
+
+    await send(settings, others)  # profiles, consumption history and billing first
+    worker = worker_factory(settings).start()
+    await worker.wait_ready()
+    months = sum(map(len, seeds.values()))
+
+    async def seeded() -> tuple[bool, object]:
+        got = (await worker.counters())["counters"].get("history_months_applied", 0)
+        return got >= months, got
+
+    await while_moving(seeded, "every month of consumption.history seeded")
+    span_s = max(12.0 * (scale.kills + 1), total / 4000)
+    producing = asyncio.create_task(send_paced(settings, reading_msgs, span_s, chunks=20 * (scale.kills + 1)))
+
+    applied_before = 0
+    kills: list[dict[str, Any]] = []
+    for k in range(1, scale.kills + 1):
+        target = total * k // (scale.kills + 1)
+        seen = await wait_applied(
+            worker, target - applied_before, f"kill {k}: {target} of {total} intervals applied"
+        )
+        worker.kill()  # SIGKILL: mid-block or between blocks, no commit, no flush
+        applied_before += seen
+        kills.append({"at_applied": applied_before, "producing": not producing.done()})
+        worker = worker_factory(settings).start()  # same app id, same data dir
+        await worker.wait_ready(within_s=180)
+    await producing
+
+    latest = await settled_stats(settings, expected)
+    lost, duplicated = reading_balance(latest, expected)
+    off = kwh_off(latest, kwh_sent(readings))
+    counters = (await worker.counters())["counters"]
+    fault_report(
+        sent=total,
+        lost=lost,
+        duplicated=duplicated,
+        messages=len(reading_msgs),
+        customers=len(expected),
+        kills=kills,
+        kwh_mismatch=len(off),
+        last_worker_applied=counters.get("readings_applied", 0),
+        last_worker_duplicates=counters.get("readings_duplicate", 0),
+    )
+    assert lost == 0
+    assert duplicated == 0
+    assert not off
+    assert len(kills) == scale.kills
     for cid, rows in readings.items():
         now = computed_at(latest[cid], since)
         assert_stats_match(

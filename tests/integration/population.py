@@ -12,6 +12,7 @@ import orjson
 
 from gridpulse.settings import Settings
 from schemas import topics as contract
+from simulator.blocks import block_readings
 from simulator.run import Message, SimulationOptions, generate
 from streams.kafka import read_latest
 from tests.integration.helpers import eventually, produce
@@ -72,6 +73,17 @@ def seeds_by_customer(messages: list[Message]) -> dict[str, dict[str, float]]:
         cid: {h["period"]: h["kwh"] for h in rows}
         for cid, rows in valid_by_customer(messages, contract.CONSUMPTION_HISTORY).items()
     }
+
+
+def block_readings_by_customer(messages: list[Message]) -> dict[str, list[dict[str, Any]]]:
+    """The single readings of the blocks a correct pipeline uses (``simulate(blocks=True)``),
+    per customer, in delivery order (each block's intervals in order; those not read left out)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in messages:
+        if m.topic.endswith(contract.METER_READINGS) and m.outcome in ("valid", "duplicate"):
+            for r in block_readings(orjson.loads(m.value)):
+                out[r["customer_id"]].append(r)
+    return out
 
 
 def distinct_intervals(readings: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
