@@ -129,6 +129,8 @@ class MeterReading(BaseModel):
 MAX_BLOCK_INTERVALS: Final = 2976
 """Intervals of one block at most: 31 days of quarter hours."""
 
+Codes = Annotated[list[Annotated[str, Field(strict=True, max_length=64)]], Field(max_length=64)]
+"""One interval's quality codes: as a single reading's ``quality``."""
 Intervals = Annotated[list[NonNegative | None], Field(min_length=1, max_length=MAX_BLOCK_INTERVALS)]
 
 
@@ -168,7 +170,7 @@ class MeterReadingBlock(BaseModel):
     demand_kw: Intervals | None = Field(
         default=None, description="maximum demand per interval, kW; same length as kwh"
     )
-    quality: list[list[Annotated[str, Field(strict=True, max_length=64)]] | None] | None = Field(
+    quality: list[Codes | None] | None = Field(
         default=None,
         max_length=MAX_BLOCK_INTERVALS,
         description="head-end quality codes per interval (null: none); same length as kwh",

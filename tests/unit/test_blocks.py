@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from metering.load import LoadState
-from schemas.blocks import ReadingBlock, decode_block, decode_reading
+from schemas.blocks import ReadingBlock, _valid_block, decode_block, decode_reading
 from schemas.codec import DecodeError, decode
 from schemas.jsonschema import render_all
 from schemas.models import MAX_BLOCK_INTERVALS, MeterReading
@@ -103,6 +103,34 @@ def test_both_forms_decode_from_one_topic() -> None:
     assert isinstance(ints, ReadingBlock) and ints.kwh[0] == 2.0 and type(ints.kwh[0]) is float
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_the_one_pass_validator_and_the_interval_loop_read_a_block_alike(seed: int) -> None:
+    """A block without a bad entry takes the compiled validator (schemas.blocks._valid_block),
+    any other block the loop (decode_block): on good blocks both give the same ReadingBlock,
+    and a bad entry anywhere sends the block to the loop."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 200)
+
+    def entry() -> Any:
+        return rng.choice([None, 0, 3, 0.0, round(rng.random() * 9, 4), 1e-9])
+
+    value = block(kwh=[entry() for _ in range(n)])
+    for name in ("kvarh", "kvarh_export", "demand_kw"):
+        if rng.random() < 0.6:
+            value[name] = [entry() for _ in range(n)]
+    if rng.random() < 0.5:
+        value["quality"] = [rng.choice([None, [], ["estimated"], ["power_fail", "x" * 64]]) for _ in range(n)]
+    raw = js(value)
+    fast = decode_reading(b"c1", raw)
+    assert fast == _valid_block(raw) == decode_block(orjson.loads(raw))  # both paths, the same
+    if n > 1:
+        bad = dict(value, kwh=[*value["kwh"][:-1], -1.0])
+        assert decode_reading(b"c1", js(bad)) == decode_block(orjson.loads(js(bad)))
+        assert _valid_block(js(bad)) is None
+        slow = decode_reading(b"c1", js(bad))
+        assert isinstance(slow, ReadingBlock) and slow.issues[n - 1][0] == "negative_energy"
+
+
 def test_nulls_are_intervals_not_read() -> None:
     b = decode_block(block(kwh=[None, 1.0, None, 2.0], kvarh=[1.0, 0.5, 3.0, None]))
     assert b.readable() == [1, 3] and not b.issues
@@ -158,6 +186,7 @@ def test_each_bad_interval_gets_the_single_readings_dead_letter() -> None:
     demand[9] = 500.0
     quality: list[Any] = [None] * 96
     quality[10] = ["x" * 65]
+    quality[13] = ["estimated"] * 65  # more codes than a single reading may carry
     quality[11] = "estimated"
     value = block(start="2026-03-10T16:00:00+08:00", kwh=kwh, kvarh=kvarh, demand_kw=demand, quality=quality)
     # 16:00 +08:00 = 08:00 UTC: intervals ending after NOW (12:00 UTC) + 300 s are in the future
@@ -171,7 +200,7 @@ def test_each_bad_interval_gets_the_single_readings_dead_letter() -> None:
     assert kinds[3] == "negative_energy" and kinds[4] == "schema" and kinds[5] == "impossible_demand"
     assert kinds[6] == "schema" and 7 not in kinds and kinds[8] == "negative_energy"
     assert kinds[9] == "impossible_demand" and kinds[10] == "schema" and kinds[11] == "schema"
-    assert not {0, 1, 2, 12, 13, 14, 15} & set(kinds)
+    assert kinds[13] == "schema" and not {0, 1, 2, 12, 14, 15} & set(kinds)
     assert {i for i, k in kinds.items() if k == "future_timestamp"} == set(range(16, 96))  # 12:15 UTC on
 
 
