@@ -164,3 +164,18 @@ async def test_a_bad_block_is_dead_lettered_whole(tmp_path: Path) -> None:
             ("key_mismatch", None),
         ]
         assert "2976" in dead[0]["detail"] and w.rt.counters["readings_applied"] == 0
+
+
+async def test_a_state_that_cannot_be_read_sends_the_customers_block_whole_to_the_dlq(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path) as w:
+        async with w.agent("readings").test_context() as ctx:
+            await w.put(ctx, b"c1", js(reading("c1", quarter_hours_ago(9), 1.0)))
+            w.rt.load_table.data[b"c1"] = w.rt.load_table[b"c1"][:7]  # a truncated record in the store
+            c1 = js(block("c1", quarter_hours_ago(8), [0.5] * 8))
+            await w.put_many(ctx, [(b"c1", c1), (b"c2", js(block("c2", quarter_hours_ago(8), [0.5] * 8)))])
+
+        (dead,) = w.dead_letters(METER_READINGS)
+        assert dead["error"] == "processing_failed" and dead["interval_index"] is None
+        assert base64.b64decode(dead["raw"]) == c1  # the whole block: nothing of it was applied
+        assert w.stats()[-1]["customer_id"] == "c2" and w.stats()[-1]["d30"]["intervals"] == 8
+        assert w.rt.counters["processing_failed"] == 1

@@ -204,6 +204,21 @@ def test_each_bad_interval_gets_the_single_readings_dead_letter() -> None:
     assert {i for i, k in kinds.items() if k == "future_timestamp"} == set(range(16, 96))  # 12:15 UTC on
 
 
+def test_intervals_after_year_2999_are_bad_timestamps_as_their_singles() -> None:
+    value = block(start="2999-12-31T23:00:00+00:00", kwh=[0.1] * 8)
+    got = decode_reading(None, js(value))
+    assert isinstance(got, ReadingBlock) and got.readable() == [0, 1, 2]  # those ending in 2999
+    expected = {}
+    for i, r in enumerate(singles(value)):
+        assert r is not None
+        try:
+            decode(MeterReading, js(r))
+        except DecodeError as exc:
+            expected[i] = (exc.kind, exc.detail)
+    assert got.issues == expected and {k for k, _ in expected.values()} == {"bad_timestamp"}
+    assert sorted(expected) == [3, 4, 5, 6, 7]
+
+
 @pytest.mark.parametrize(
     "value",
     [
