@@ -278,13 +278,18 @@ async def test_worker_sigkilled_during_a_block_run_loses_nothing_and_counts_noth
     await send(settings, others)  # profiles, consumption history and billing first
     worker = worker_factory(settings).start()
     await worker.wait_ready()
-    months = sum(map(len, seeds.values()))
+    months, events = sum(map(len, seeds.values())), sum(map(len, billing.values()))
 
-    async def seeded() -> tuple[bool, object]:
-        got = (await worker.counters())["counters"].get("history_months_applied", 0)
-        return got >= months, got
+    async def settled() -> tuple[bool, object]:
+        # a customer's blocks are applied within seconds: its seeds and bills must be in first
+        c = (await worker.counters())["counters"]
+        got = (
+            c.get("history_months_applied", 0),
+            c.get("billing_applied", 0) + c.get("billing_duplicate", 0),
+        )
+        return got[0] >= months and got[1] >= events, got
 
-    await while_moving(seeded, "every month of consumption.history seeded")
+    await while_moving(settled, "every month of consumption.history and every billing event applied")
     span_s = max(12.0 * (scale.kills + 1), total / 4000)
     producing = asyncio.create_task(send_paced(settings, reading_msgs, span_s, chunks=20 * (scale.kills + 1)))
 

@@ -45,16 +45,19 @@ async def test_daily_blocks_match_the_reference(topics, worker_factory):
     seeds = seeds_by_customer(messages)
     worker = worker_factory(settings).start()
     await worker.wait_ready()
-    # the seeded months first: a customer's few blocks are applied within a second or two, and
-    # the reference takes every seed (the history agent publishes as it seeds, in its own time)
+    # the seeded months and the bills first: a customer's few blocks are applied within a second
+    # or two, and the final document must have seen every seed and billing event the reference
+    # takes (their agents publish as they go, in their own time)
     blocks = [m for m in messages if m.topic.endswith(contract.METER_READINGS)]
     await send(settings, [m for m in messages if not m.topic.endswith(contract.METER_READINGS)])
-    months = sum(map(len, seeds.values()))
+    months, events = sum(map(len, seeds.values())), sum(map(len, billing.values()))
 
-    async def seeded() -> bool:
-        return (await worker.counters())["counters"].get("history_months_applied", 0) >= months
+    async def settled() -> bool:
+        c = (await worker.counters())["counters"]
+        billed = c.get("billing_applied", 0) + c.get("billing_duplicate", 0)
+        return c.get("history_months_applied", 0) >= months and billed >= events
 
-    await eventually(seeded, 60, "every month of consumption.history seeded")
+    await eventually(settled, 60, "every month of consumption.history and every billing event applied")
     await send(settings, blocks)
 
     latest = await final_stats(settings, distinct_intervals(readings), "d30", within_s=120)
