@@ -47,6 +47,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import shutil
 import socket
 import sys
@@ -723,12 +724,14 @@ def port_free(port: int) -> bool:
 
 
 def free_port_base(first: int) -> int:
-    """The run's workers' web port: ``first``, or the next multiple of 100 above it whose
-    ports (+0..+41, the workers of every phase) are free, so that two runs on one machine do
-    not read each other's counters."""
-    for base in range(first, first + 2000, 100):
-        if all(port_free(base + k) for k in range(42)):
-            return base
+    """The run's workers' web ports: a block of 42 (+0..+41, the workers of every phase) at
+    ``first`` plus a random multiple of 100 whose ports are free now, so that two runs on one
+    machine (started before either's workers bind) do not read each other's counters."""
+    offsets = list(range(0, 3000, 100))
+    random.shuffle(offsets)
+    for off in offsets:
+        if all(port_free(first + off + k) for k in range(42)):
+            return first + off
     raise RuntimeError(f"no free block of 42 ports from {first}")
 
 
