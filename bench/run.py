@@ -61,7 +61,7 @@ import numpy as np
 import orjson
 import psutil
 
-from bench.blocks import DailyCurves, block_intervals, day_start
+from bench.blocks import DailyCurves, block_intervals, checked_block, day_start
 from bench.proc import FAUST_WORKER, Rate, Stopwatch, process_cpu_s, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
@@ -675,16 +675,29 @@ async def block_scenario(
 # ---------------------------------------------------------------------- a utility's day
 
 
+def day_state_bytes(curves: DailyCurves, settings: Settings, sample: int = 1000) -> int:
+    """The mean state record (LoadState bytes, what the table and its changelog hold) of the
+    first ``sample`` meters after their day's curve."""
+    sizes = []
+    now = datetime.now(UTC)
+    for _, (key, value) in zip(range(sample), curves.blocks(), strict=False):
+        state = LoadState(tz=settings.tz, lateness_s=settings.lateness_s)
+        checked_block(key, value, now=now, future_tolerance_s=settings.future_tolerance_s).apply(state)
+        sizes.append(len(state.to_bytes()))
+    return round(sum(sizes) / max(len(sizes), 1))
+
+
 async def utility_day(settings: Settings, args: argparse.Namespace, out_dir: Path, r: dict[str, Any]) -> None:
     """``--day-meters`` meters' daily curves (one block each) through one worker that holds
     their profiles: wall time from its first applied reading to its last, CPU per reading,
-    peak RSS and the state on disk."""
+    peak RSS, the state on disk and a meter's state record after its day."""
     ds = scenario_settings(settings, "day", out_dir)
     await create_contract_topics(ds)
     t0 = time.perf_counter()
     curves = DailyCurves(args.day_meters, day_start(2, ds.tz, datetime.now(UTC)), ds.tz)
     r["utility_day_meters"], r["utility_day_readings"] = curves.pop.n, curves.readings
     print(f"day: drew {curves.pop.n:,} daily curves in {time.perf_counter() - t0:.1f} s")
+    r["utility_day_state_bytes_per_meter"] = day_state_bytes(curves, ds)
     await publish(ds, contract.CUSTOMERS, curves.profiles())
     t_start = time.perf_counter()
     worker, rate, pub_s, rss = await pipeline_phase(
@@ -896,6 +909,7 @@ def report(r: dict[str, Any]) -> str:
         "utility_day_cpu_us_per_reading",
         "utility_day_peak_rss_bytes",
         "utility_day_rocksdb_disk_bytes_per_meter",
+        "utility_day_state_bytes_per_meter",
         "stats_latency_load_rps",
         "stats_latency_p50_s",
         "stats_latency_p95_s",
