@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from gridpulse.settings import Settings
 from metering.arrears import ArrearsLedger
 from metering.load import LoadState
-from metering.stats import stats_document
+from metering.stats import NO_BILLING, ArrearsBlock, arrears_block, stats_document
 from schemas.codec import DeadLetterCounter, DecodeError, dead_letter, decode_keyed, describe_validation_error
 from schemas.models import CustomerProfile
 from streams.app import rocksdb_options
@@ -43,6 +43,8 @@ M = TypeVar("M", bound=BaseModel)
 # failures of the Kafka client, Redis, PostgreSQL or the network, not of the message
 ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (KafkaError, RedisError, OSError, TimeoutError)
 FATAL_EXIT_CODE = 70  # EX_SOFTWARE: the worker's supervisor restarts it
+# arrears blocks kept for customers with billing state (~1.5 KB each; the most recently used)
+ARREARS_BLOCKS_KEPT = 20_000
 
 
 def describe(exc: BaseException) -> str:
@@ -102,6 +104,12 @@ class Runtime:
         self.redis = RedisHashSink(settings.redis_url, key_prefix=f"{settings.topic_prefix}gp:stats:")
         # what the aging timer last published per customer (ages change once a day)
         self.published_aging: dict[str, Any] = {}  # see billing.aging_changes
+        # the arrears block of the document (metering.stats.ArrearsBlock): customers known to
+        # have no billing state (most readings: no table read, no ledger), and the latest
+        # blocks of those with one, each good until its local day ends; a billing event
+        # replaces its customer's (set_ledger)
+        self._no_billing: set[str] = set()
+        self._arrears_blocks: OrderedDict[str, ArrearsBlock] = OrderedDict()
 
         # called with every batch of published stats documents, after they are sent
         self.on_stats: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
@@ -112,6 +120,8 @@ class Runtime:
         # partitions may come back with state changed by another worker: drop the caches
         self._profiles.clear()
         self.published_aging.clear()
+        self._no_billing.clear()
+        self._arrears_blocks.clear()
 
     # ------------------------------------------------------------------ state access
 
@@ -142,6 +152,35 @@ class Runtime:
     def ledger(self, customer_id: str) -> ArrearsLedger:
         raw = self.arrears_table.get(customer_id.encode())
         return ArrearsLedger(tz=self.tz) if raw is None else ArrearsLedger.from_bytes(raw, tz=self.tz)
+
+    def set_ledger(self, customer_id: str, ledger: ArrearsLedger) -> None:
+        """Write the customer's ledger (the only writer of the arrears table) and forget its
+        cached arrears block."""
+        self.arrears_table[customer_id.encode()] = ledger.to_bytes()
+        self._no_billing.discard(customer_id)
+        self._arrears_blocks.pop(customer_id, None)
+
+    def arrears(self, customer_id: str, now: datetime) -> ArrearsBlock:
+        """The customer's arrears block at ``now``: from the caches while it holds, else from
+        the ledger in the table (then kept)."""
+        if customer_id in self._no_billing:
+            return NO_BILLING
+        block = self._arrears_blocks.get(customer_id)
+        if block is not None and block.holds_at(now):
+            self._arrears_blocks.move_to_end(customer_id)
+            return block
+        return self._keep_arrears(customer_id, arrears_block(self.ledger(customer_id), now, self.tz))
+
+    def _keep_arrears(self, customer_id: str, block: ArrearsBlock) -> ArrearsBlock:
+        if not block.has_events:
+            self._no_billing.add(customer_id)
+            self._arrears_blocks.pop(customer_id, None)
+            return block
+        self._arrears_blocks[customer_id] = block
+        self._arrears_blocks.move_to_end(customer_id)
+        if len(self._arrears_blocks) > ARREARS_BLOCKS_KEPT:
+            self._arrears_blocks.popitem(last=False)
+        return block
 
     # ------------------------------------------------------------------ dead letters
 
@@ -216,11 +255,18 @@ class Runtime:
     ) -> dict[str, Any] | None:
         """The customer's ``stats.customer`` document (``metering.stats.stats_document``) from
         its state in the tables, or ``load`` / ``ledger`` when the caller has just changed them;
-        None while nothing is known of the customer."""
+        None while nothing is known of the customer. The arrears come from :meth:`arrears`
+        unless ``ledger`` is given (its block is then kept)."""
+        if ledger is not None:
+            self._no_billing.discard(customer_id)
+            self._arrears_blocks.pop(customer_id, None)
+            block = self._keep_arrears(customer_id, arrears_block(ledger, now, self.tz))
+        else:
+            block = self.arrears(customer_id, now)
         return stats_document(
             customer_id,
             load if load is not None else self.load_state(customer_id),
-            ledger if ledger is not None else self.ledger(customer_id),
+            block,
             self.profile(customer_id),
             now,
             self.tz,

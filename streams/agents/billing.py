@@ -40,7 +40,7 @@ async def process_event(rt: Runtime, event: faust.EventT) -> None:
         return
     # a duplicate is written and published again, like a replayed reading (streams/agents/readings.py)
     rt.counters["billing_applied" if applied else "billing_duplicate"] += 1
-    rt.arrears_table[cid.encode()] = ledger.to_bytes()
+    rt.set_ledger(cid, ledger)  # the table, and the runtime's arrears cache
     doc = rt.stats_snapshot(cid, datetime.now(UTC), ledger=ledger)
     if doc is not None:
         await rt.publish_stats([doc])
