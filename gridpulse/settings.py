@@ -48,7 +48,13 @@ class Settings(BaseSettings):
 
     # --- stream processing --------------------------------------------------------------------
     batch_max: int = Field(20_000, ge=1, description="readings per batch (one state write per customer)")
-    batch_within_s: float = Field(0.25, gt=0, description="longest wait to fill a batch, seconds")
+    batch_within_s: float = Field(
+        0.05, gt=0, description="longest wait to fill a batch while caught up, seconds"
+    )
+    batch_catchup_s: float = Field(
+        2.0, gt=0, description="longest wait to fill a batch while behind by batch_catchup_lag readings"
+    )
+    batch_catchup_lag: int = Field(5_000, ge=1, description="readings behind that make a batch wait longer")
     lateness_s: int = Field(48 * 3600, ge=0, description="out-of-order readings accepted up to this age")
     future_tolerance_s: int = Field(300, ge=0, description="clock skew allowed on reading timestamps")
     gap_report_days: int = Field(3, ge=0, description="days of interval gaps listed in stats.customer")

@@ -9,6 +9,8 @@ that are not public API, so a new faust version must be checked against each of 
 - :func:`time_producer_waits`: counts how long the worker waits on faust's producer (the
   commit's flush, and the conductor's back-pressure wait when the buffer is over 100 messages)
   into the worker's counters, so a benchmark can tell waiting from computing.
+- :func:`take_events_adaptive`: faust's ``Stream.take_events`` with a wait asked anew before
+  each batch (the readings agent's batch window adapts to its lag).
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
+
+from mode.utils.aiter import aiter
+from mode.utils.futures import notify
 
 
 def complete_buffer_flush(buffer: Any) -> None:
@@ -92,3 +98,83 @@ def time_producer_waits(producer: Any, counters: Counter[str]) -> None:
 
     producer.flush = timed_flush
     buffer.wait_until_ebb = timed_wait_until_ebb
+
+
+def take_events_adaptive(
+    stream: Any, max_: int, within: Callable[[], float]
+) -> AsyncGenerator[Sequence[Any], None]:
+    """faust's ``Stream.take_events(max_, within)`` (faust/streams.py, 0.15.3), except that the
+    time to wait for a batch to fill is asked of ``within()`` before each batch instead of being
+    fixed when the generator starts: the readings agent waits briefly while it is caught up
+    (latency) and longer while it is behind (bigger batches, a customer's readings coalesce).
+
+    The rest is faust's code, unchanged in what it does: a processor fills the buffer from the
+    stream consumed passively, a batch is yielded when ``max_`` events are buffered or the wait
+    ends, and its events are acked only after the consumer of the batch resumes the generator
+    (so offsets are committed after the batch's work); the buffer is not written while a batch
+    is out. Registered in the stream's ``_active_agens`` as faust's buffering generators are.
+    """
+    agen = _take_events_adaptive(stream, max_, within)
+    stream._active_agens.add(agen)
+    return agen
+
+
+async def _take_events_adaptive(
+    stream: Any, max_: int, within: Callable[[], float]
+) -> AsyncGenerator[Sequence[Any], None]:
+    buffer: list[Any] = []
+    events: list[Any] = []
+    buffer_add = buffer.append
+    event_add = events.append
+    buffer_size = buffer.__len__
+    buffer_full = asyncio.Event()
+    buffer_consumed = asyncio.Event()
+    stream_enable_acks: bool = stream.enable_acks
+    buffer_consuming: asyncio.Future[Any] | None = None
+    channel_it = aiter(stream.channel)
+
+    async def add_to_buffer(value: Any) -> Any:
+        try:
+            nonlocal buffer_consuming
+            if buffer_consuming is not None:
+                try:
+                    await buffer_consuming
+                finally:
+                    buffer_consuming = None
+            buffer_add(value)
+            event = stream.current_event
+            if event is None:
+                raise RuntimeError("Take buffer found current_event is None")
+            event_add(event)
+            if buffer_size() >= max_:
+                buffer_full.set()
+                buffer_consumed.clear()
+                await stream.wait(buffer_consumed)
+        except asyncio.CancelledError:  # pragma: no cover
+            raise
+        except Exception as exc:
+            stream.log.exception("Error adding to take buffer: %r", exc)
+            await stream.crash(exc)
+        return value
+
+    stream.enable_acks = False
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(channel_it)
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(buffer_full, timeout=within())
+            if buffer:
+                buffer_consuming = stream.loop.create_future()
+                try:
+                    yield list(events)
+                finally:
+                    buffer.clear()
+                    for event in events:
+                        await stream.ack(event)
+                    events.clear()
+                    notify(buffer_consuming)
+                    buffer_full.clear()
+                    buffer_consumed.set()
+    finally:
+        stream.enable_acks = stream_enable_acks
+        stream._processors.remove(add_to_buffer)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import faust
 from faust.streams import Stream
@@ -37,6 +37,7 @@ from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
 from schemas.validation import Issue, check_block, check_reading
 from streams.context import event_context
+from streams.faust_patches import take_events_adaptive
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
 
 log = logging.getLogger(__name__)
@@ -179,13 +180,52 @@ def _distinct(events: Iterable[faust.EventT]) -> list[faust.EventT]:
     return out
 
 
+class BatchWindow:
+    """How long the readings agent waits to fill a batch: ``short_s`` while it is caught up (a
+    reading's statistics go out within about that), ``long_s`` while it is behind by
+    ``behind`` readings or more (a backlog, a collection run, a restart): a batch then holds
+    more readings, up to ``batch_max``, and a customer's readings in it cost one state write
+    and one document. The lag is what the consumer's fetches say is left after the newest
+    message of each partition in the last batch (faust's ``Consumer.highwater``)."""
+
+    def __init__(self, app: faust.App, short_s: float, long_s: float, behind: int) -> None:
+        self.app = app
+        self.short_s = short_s
+        self.long_s = max(long_s, short_s)
+        self.behind = behind
+        self.lag = 0
+
+    def observe(self, events: Sequence[faust.EventT]) -> None:
+        last: dict[Any, int] = {}
+        for event in events:
+            msg = event.message
+            last[msg.tp] = max(msg.offset, last.get(msg.tp, -1))
+        lag = 0
+        consumer = self.app.consumer
+        for tp, offset in last.items():
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # no fetch for it yet (a fresh assignment): unknown, not behind
+                high = None
+            if high is not None:
+                lag += max(0, int(high) - offset - 1)
+        self.lag = lag
+
+    def seconds(self) -> float:
+        return self.long_s if self.lag >= self.behind else self.short_s
+
+
 def register(rt: Runtime) -> None:
     s = rt.settings
 
+    window = BatchWindow(rt.app, s.batch_within_s, s.batch_catchup_s, s.batch_catchup_lag)
+
     @rt.app.agent(rt.topics.readings, name="readings", concurrency=1)
     async def readings(stream: faust.StreamT) -> None:
-        batches = cast(Stream, stream).take_events(s.batch_max, within=s.batch_within_s)  # not in StreamT
+        # faust's take_events with the window asked anew before each batch (streams.faust_patches)
+        batches = take_events_adaptive(cast(Stream, stream), s.batch_max, window.seconds)
         async for events in batches:
+            window.observe(events)
             started = time.perf_counter()
             try:
                 await process_batch(rt, events)

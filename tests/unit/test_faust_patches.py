@@ -8,15 +8,17 @@ Kafka client is replaced by a slow one, which is what the waits wait for.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import faust
 import pytest
 
-from streams.faust_patches import complete_buffer_flush, time_producer_waits
+from streams.faust_patches import complete_buffer_flush, take_events_adaptive, time_producer_waits
 from streams.worker import create_worker
+from tests.unit.worker_harness import RecordingProducer
 
 HANDOVER_S = 0.02
 
@@ -76,3 +78,54 @@ def test_the_worker_counts_its_producer_waits() -> None:
     assert "time_producer_waits" in w.app.producer.buffer.wait_until_ebb.__qualname__
     # the commit flush still ends in the complete flush
     assert "complete_buffer_flush" in w.app.producer.buffer.flush.__qualname__
+
+
+async def eventually(cond: Callable[[], bool], within_s: float = 10.0) -> None:
+    for _ in range(int(within_s / 0.005)):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("not within the time")
+
+
+async def test_take_events_adaptive_asks_for_the_wait_before_each_batch() -> None:
+    """faust's take_events with the wait asked anew: batches of at most max_, every event acked
+    only after its batch was processed, and the wait each batch had is the one asked for it."""
+    app = faust.App(
+        "take-test",
+        broker="kafka://127.0.0.1:9",
+        store="memory://",
+        web_enabled=False,
+        loop=asyncio.get_running_loop(),
+    )
+    topic = app.topic("t", value_type=bytes, value_serializer="raw")
+    app.producer = RecordingProducer(app)  # nothing sent; faust's own would start a client
+    waits = iter([0.01, 0.01, 0.01, 1.0, 0.01])
+    asked: list[float] = []
+    batches: list[list[bytes]] = []
+    acked_while_processed: list[bool] = []
+
+    def within() -> float:
+        asked.append(next(waits, 0.01))
+        return asked[-1]
+
+    @app.agent(topic)
+    async def agent(stream: Any) -> None:
+        async for events in take_events_adaptive(stream, 3, within):
+            acked_while_processed.append(any(e.message.acked for e in events))
+            batches.append([e.value for e in events])
+
+    async with agent.test_context() as ctx:
+        for i in range(7):
+            await ctx.put(value=b"%d" % i, wait=False)
+        await eventually(lambda: sum(map(len, batches)) >= 7)
+        assert [v for b in batches for v in b] == [b"%d" % i for i in range(7)]
+        assert all(len(b) <= 3 for b in batches) and not any(acked_while_processed)
+        # the next batch waits what within() says: a lone message waits out the long wait
+        await eventually(lambda: asked[-1] == 1.0)
+        t0 = time.perf_counter()
+        await ctx.put(value=b"late", wait=False)
+        await eventually(lambda: batches[-1] == [b"late"])
+        assert time.perf_counter() - t0 >= 0.5
+    # the stream made faust's consumer, whose thread's event loop never started: close it
+    app.consumer._thread.thread_loop.close()
