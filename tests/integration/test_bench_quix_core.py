@@ -1,7 +1,8 @@
 """Quix Streams running gridpulse's metering core (bench/quix_core_peer.py), the fair peer of
 `make bench`: one output message per input message, and every customer's last document equals
 the independent numpy reference (tests/reference.py), for single readings and for the same
-readings as blocks (bench/blocks.py)."""
+readings as blocks (bench/blocks.py). And the Quix day peer (bench/quix_peer.py) on blocks: the
+day statistics its single-reading form gives (test_bench_peers)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,40 @@ async def test_quix_core_peer_on_blocks_matches_reference(topics: Settings, tmp_
     assert rate.cpu_s > 0 and rate.readings == len(readings) - first_block  # after the first block
     assert len(docs) == len(blocks)  # one document per block
     assert_last_match_reference(docs, rows, topics, since)
+
+
+async def test_quix_day_peer_on_blocks_matches_the_state(topics: Settings, tmp_path: Path) -> None:
+    """The day load factor and PF peer fed blocks: one update per block, and every customer's
+    last day equals the ``day`` window of gridpulse's state over the same readings."""
+    from zoneinfo import ZoneInfo
+
+    from bench.quix_peer import OUTPUT_TOPIC, delete_peer_topics, measure_peer
+    from metering.load import LoadState
+
+    tz: ZoneInfo = topics.tz
+    readings, _ = population(topics, CUSTOMERS, INTERVALS, seed=5)
+    rows = customer_rows(readings)
+    blocks = as_blocks(readings, tz)
+    await publish(topics, contract.METER_READINGS, blocks)
+    group, output = f"{topics.app_id}-quix-day", topics.topic(OUTPUT_TOPIC)
+    try:
+        rate = await measure_peer(
+            topics, len(blocks), tmp_path, group=group, output_topic=output, timeout_s=240, blocks=True
+        )
+        records = await read_all(topics, output)
+    finally:
+        await delete_peer_topics(topics, group, output)
+    assert rate.cpu_s > 0 and rate.readings > 0
+    assert len(records) == len(blocks)  # an update per block
+    last = {}
+    for rec in sorted(records, key=lambda r: (r.partition, r.offset)):
+        assert rec.value is not None
+        doc = orjson.loads(rec.value)
+        last[doc["customer_id"]] = doc["day"]
+    assert last.keys() == rows.keys()
+    for cid, mine in rows.items():
+        state = LoadState(tz=tz)
+        state.apply([dict(r, ts=datetime.fromisoformat(r["ts"])) for r in mine])
+        ours = state.snapshot()["day"]
+        for field in ("kwh", "kvarh", "max_kw", "hours", "load_factor", "power_factor", "intervals"):
+            assert last[cid][field] == pytest.approx(ours[field], rel=1e-12), (cid, field)
