@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a development or CI machine (Debian 12) for gridpulse:
-#   1. Debian packages: redis-server, postgresql (and a JDK / Maven when missing), only if absent;
+#   1. Debian packages: redis-server, postgresql, faketime (and a JDK / Maven when missing), only
+#      if absent;
 #   2. the Kafka broker jars, resolved by Maven into infra/kafka/libs (redone when the pom changes);
 #   3. .venv with Python 3.11 and `pip install -e '.[dev,bench]'` (redone when pyproject.toml changes).
 # Quiet when there is nothing to do; on failure, says what failed and shows the tail of its log.
@@ -43,6 +44,8 @@ command -v redis-server >/dev/null || apt_missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || apt_missing+=(postgresql)
 command -v java >/dev/null || apt_missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_missing+=(maven)
+# libfaketime, for the suites under fixed clocks (scripts/at_clock.sh, make test-clocks)
+compgen -G '/usr/lib/*-linux-gnu/faketime/libfaketimeMT.so.1' >/dev/null || apt_missing+=(faketime)
 
 if ((${#apt_missing[@]})); then
     say "installing Debian packages: ${apt_missing[*]}"

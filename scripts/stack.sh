@@ -15,6 +15,11 @@
 # Needs `scripts/bootstrap.sh` (make setup) to have run: Kafka jars, .venv, redis, postgres.
 set -euo pipefail
 umask 022
+# The servers keep the real clock, also when a test run under a fake one (scripts/at_clock.sh)
+# restarts them: libfaketime stays out of their environment.
+if [[ ${LD_PRELOAD:-} == *libfaketime* ]]; then
+    unset LD_PRELOAD FAKETIME FAKETIME_ONLY_CMDS FAKETIME_DONT_FAKE_MONOTONIC FAKETIME_SHARED NO_FAKE_STAT
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN_DIR=${GRIDPULSE_RUN_DIR:-$ROOT/.run}
