@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     app_id: str = "gridpulse"
     data_dir: str = Field(".run/faust", description="RocksDB state and faust data directory")
     web_port: int = 6066
-    rocksdb_block_cache_mb: int = Field(32, ge=1, description="RocksDB block cache per store")
+    rocksdb_block_cache_mb: int = Field(32, ge=1, description="RocksDB block cache shared by all stores")
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
 
     # --- stream processing --------------------------------------------------------------------

@@ -11,12 +11,19 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
 import pytest
 
-from streams.faust_patches import complete_buffer_flush, take_events_adaptive, time_producer_waits
+from streams.faust_patches import (
+    complete_buffer_flush,
+    shared_block_cache,
+    take_events_adaptive,
+    time_producer_waits,
+    use_shared_block_caches,
+)
 from streams.worker import create_worker
 from tests.unit.worker_harness import RecordingProducer
 
@@ -129,3 +136,46 @@ async def test_take_events_adaptive_asks_for_the_wait_before_each_batch() -> Non
         assert time.perf_counter() - t0 >= 0.5
     # the stream made faust's consumer, whose thread's event loop never started: close it
     app.consumer._thread.thread_loop.close()
+
+
+def test_stores_given_the_shared_block_cache_fill_that_one_cache(tmp_path: Path) -> None:
+    """Two faust RocksDB stores opened with the worker's options: blocks read from either land
+    in the one shared cache (its usage grows with each); a store without the option keeps a
+    cache of its own (the shared one does not grow)."""
+    from faust.stores.rocksdb import RocksDBOptions
+
+    use_shared_block_caches()
+    cache = shared_block_cache(8 * 1024**2)
+    assert shared_block_cache(8 * 1024**2) is cache  # one per process and size
+
+    def filled(options: RocksDBOptions, name: str) -> Any:
+        db = options.open(tmp_path / name)
+        for i in range(5000):
+            db[b"k%05d" % i] = b"v" * 200
+        db.flush()  # to an SST file: reads go through the block cache
+        return db
+
+    def read_all(db: Any) -> None:
+        for i in range(0, 5000, 7):
+            assert db[b"k%05d" % i] == b"v" * 200
+
+    dbs = [filled(RocksDBOptions(block_cache=cache), f"s{i}") for i in range(2)]
+    usage = [cache.get_usage()]
+    for db in dbs:
+        read_all(db)
+        usage.append(cache.get_usage())
+    assert usage[0] < usage[1] < usage[2], usage
+    own = filled(RocksDBOptions(), "own")
+    read_all(own)
+    assert cache.get_usage() == usage[2]
+    for db in [*dbs, own]:
+        db.close()
+
+
+def test_the_worker_tables_share_one_block_cache(tmp_path: Path) -> None:
+    from gridpulse.settings import Settings
+    from streams.app import rocksdb_options
+
+    s = Settings(data_dir=str(tmp_path), rocksdb_block_cache_mb=16)
+    a, b = rocksdb_options(s), rocksdb_options(s)
+    assert a is not b and a["block_cache"] is b["block_cache"] is shared_block_cache(16 * 1024**2)
