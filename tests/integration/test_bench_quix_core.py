@@ -47,6 +47,12 @@ async def run_core_peer(
     settings: Settings, messages: list[tuple[bytes, bytes]], tmp_path: Path, *, blocks: bool
 ) -> tuple[Any, list[dict[str, Any]]]:
     """The peer over ``messages``: its rate and its output documents in partition order."""
+    if "FAKETIME" in os.environ:
+        # Under scripts/at_clock.sh the peer would run on the real clock (see `_quix`), but unlike
+        # the plain and the day peer it reads the wall clock (future_timestamp, as_of): beside a
+        # faked test it dead-letters every reading. Its metering core is the worker's, which runs
+        # under the fake clocks in the other tests.
+        pytest.skip("the Quix core peer reads the wall clock and cannot run under libfaketime 0.9.10")
     from bench.quix_core_peer import OUTPUT_TOPIC
     from bench.quix_peer import delete_peer_topics, measure_peer
 
