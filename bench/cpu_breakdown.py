@@ -127,6 +127,36 @@ def task_of(frames: list[str]) -> str:
     return "event loop itself: " + frames[-1]
 
 
+def stage_of(frames: list[str]) -> str:
+    """A main-thread sample by stage of the worker (first match in this order)."""
+    stack = ";".join(frames)
+    rules = [
+        ("idle (selector)", lambda: frames[-1].startswith("EpollSelector.select")),
+        (
+            "readings agent (decode, state, document, its sends)",
+            lambda: "streams/agents/readings.py" in stack,
+        ),
+        ("views following Kafka topics (streams/follow.py)", lambda: "TopicFollower" in stack),
+        ("scoring", lambda: "streams/agents/scoring.py" in stack),
+        ("credit alerts", lambda: "streams/agents/credit_alerts.py" in stack),
+        (
+            "producer (faust buffer hand-over, aiokafka accumulator and sender)",
+            lambda: "aiokafka/producer" in stack or "ProducerBuffer" in stack or "publish_message" in stack,
+        ),
+        (
+            "consumer (fetch, conductor, connection reads)",
+            lambda: "etcher" in stack or "onductor" in stack or "aiokafka/conn.py" in stack,
+        ),
+        ("offset commits", lambda: "commit" in stack.lower()),
+        ("event loop itself", lambda: task_of(frames).startswith("event loop itself")),
+        ("stack not unwound to the root", lambda: task_of(frames).startswith("(stack not")),
+    ]
+    for name, test in rules:
+        if test():
+            return name
+    return "other"
+
+
 def top(profile: Path, n: int = 25) -> str:
     """The top frames of a raw (collapsed) py-spy profile by self and by total samples, per
     thread (percentages of that thread's samples)."""
@@ -134,6 +164,7 @@ def top(profile: Path, n: int = 25) -> str:
     total: dict[str, Counter[str]] = {}
     samples: Counter[str] = Counter()
     tasks: Counter[str] = Counter()  # the main thread's samples by what the event loop ran
+    stages: Counter[str] = Counter()
     for line in profile.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         c = int(count)
@@ -142,10 +173,13 @@ def top(profile: Path, n: int = 25) -> str:
         samples[th] += c
         if th == "main":
             tasks[task_of(frames)] += c
+            stages[stage_of(frames)] += c
         self_.setdefault(th, Counter())[frames[-1]] += c
         for f in set(frames):
             total.setdefault(th, Counter())[f] += c
     lines = [f"{sum(samples.values())} samples: " + ", ".join(f"{t} {c}" for t, c in samples.most_common())]
+    lines += ["", "main: % by stage"]
+    lines += [f"{100 * c / samples['main']:5.1f}  {t}" for t, c in stages.most_common()]
     lines += ["", "main: % by what the event loop was running"]
     lines += [f"{100 * c / samples['main']:5.1f}  {t}" for t, c in tasks.most_common(n)]
     for th, _ in samples.most_common(2):
@@ -220,6 +254,8 @@ def main() -> None:
     if first is None or last is None:
         raise SystemExit("the worker never finished the readings")
     n = int(last["counters"]["readings_applied"]) - int(first["counters"]["readings_applied"])
+    if n <= 0:
+        raise SystemExit("the worker's end was not seen after its first reading (bench.run stopped it)")
     wall = max(last["t"] - first["t"], 1e-9)
     cw = {
         k: v - first["counters"].get(k, 0) for k, v in last["counters"].items() if isinstance(v, int | float)

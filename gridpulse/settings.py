@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
 
     # --- stream processing --------------------------------------------------------------------
-    batch_max: int = Field(20_000, ge=1, description="readings per batch (one state write per customer)")
+    batch_max: int = Field(4_000, ge=1, description="readings per batch (one state write per customer)")
     batch_within_s: float = Field(
         0.05, gt=0, description="longest wait to fill a batch while caught up, seconds"
     )
