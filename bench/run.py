@@ -254,14 +254,6 @@ async def wait_idle(
     raise TimeoutError(f"the worker was still busy after {within_s:.0f} s")
 
 
-async def counted(workers: Sequence[WorkerProcess], name: str = "readings_applied") -> int:
-    total = 0
-    for w in workers:
-        c = await w.counters()
-        total += int(c["counters"].get(name, 0))
-    return total
-
-
 class Window(NamedTuple):
     """The poll that first saw something counted (``n_first`` of them) to the one that saw the
     last (perf_counter seconds; ``n`` counted in all), and the CPU seconds the workers used in
@@ -281,12 +273,15 @@ class DeadLettered(RuntimeError):
     """The workers dead-letter the bench's (valid) messages: they cannot use them."""
 
 
-async def dead_lettered(workers: Sequence[WorkerProcess], topic: str) -> int:
-    total = 0
+async def counted_and_dead_lettered(workers: Sequence[WorkerProcess], name: str) -> tuple[int, int]:
+    """(the workers' counter ``name``, their dead-lettered meter.readings messages): one
+    request per worker."""
+    total = bad = 0
     for w in workers:
         c = await w.counters()
-        total += sum(c.get("dead_letters", {}).get(topic, {}).values())
-    return total
+        total += int(c["counters"].get(name, 0))
+        bad += sum(c.get("dead_letters", {}).get(contract.METER_READINGS, {}).values())
+    return total, bad
 
 
 async def wait_applied(
@@ -314,11 +309,9 @@ async def wait_applied(
             if not w.running:
                 raise RuntimeError(f"worker exited:\n{w.log_tail()}")
         try:
-            n = await counted(workers, counter)
-            if dead_letter_limit is not None:
-                bad = await dead_lettered(workers, contract.METER_READINGS)
-                if bad > dead_letter_limit:
-                    raise DeadLettered(f"the workers dead-lettered {bad:,} meter.readings messages")
+            n, bad = await counted_and_dead_lettered(workers, counter)
+            if dead_letter_limit is not None and bad > dead_letter_limit:
+                raise DeadLettered(f"the workers dead-lettered {bad:,} meter.readings messages")
         except OSError:  # the web server is not up yet
             n = 0
         now = time.perf_counter()
@@ -456,8 +449,9 @@ async def recovery_phase(
     fresh = WorkerProcess(settings, out_dir / f"worker-{'wiped' if wipe else 'local'}.log")
     t0 = time.perf_counter()
     fresh.start()
-    await publish(settings, contract.METER_READINGS, probes.next(n_probe))
-    window = await wait_applied([fresh], n_probe, within_s=1800, poll_s=0.05)
+    batch = probes.next(n_probe)  # fewer with fewer customers
+    await publish(settings, contract.METER_READINGS, batch)
+    window = await wait_applied([fresh], len(batch), within_s=1800, poll_s=0.05)
     return fresh, window.t_last - t0
 
 
