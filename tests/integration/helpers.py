@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -63,3 +64,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float, what
             return
         await asyncio.sleep(0.3)
     raise AssertionError(f"not within {within_s} s: {what}")
+
+
+def cpu_plausible(rate: Any) -> bool:
+    """A bench rate's CPU time is measured and possible: between 0 and every core busy for its
+    span. Not > 0: psutil reads the kernel's 10-ms ticks, so a span of a few milliseconds (a
+    tiny test population) can read 0."""
+    cores = os.cpu_count() or 1
+    return bool(0.0 <= rate.cpu_s <= rate.seconds * cores + 0.05)

@@ -19,6 +19,7 @@ from bench.run import population, publish
 from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.kafka import delete_topics, read_all
+from tests.integration.helpers import cpu_plausible
 from tests.reference import reference_load
 from tests.stats_check import assert_stats_match, close, computed_at, reading_row
 
@@ -46,7 +47,7 @@ async def test_naive_agent_matches_reference(topics: Settings, tmp_path: Path) -
         changelog = await read_all(settings, changelog_topic(app_id))
     finally:
         await delete_topics(settings, app_topics(settings, app_id))
-    assert rate.readings == len(readings) and rate.rps > 0 and rate.cpu_s > 0
+    assert rate.readings == len(readings) and rate.rps > 0 and cpu_plausible(rate)
     assert not list((tmp_path / "naive").glob("naive-data-*")), "its RocksDB directory is removed"
 
     # per message: one state write (changelog record) and one document
@@ -105,7 +106,7 @@ async def test_naive_agent_on_blocks_matches_reference(topics: Settings, tmp_pat
         changelog = await read_all(settings, changelog_topic(app_id))
     finally:
         await delete_topics(settings, app_topics(settings, app_id))
-    assert rate.readings == len(readings) and rate.cpu_s > 0  # the rate counts the intervals
+    assert rate.readings == len(readings) and cpu_plausible(rate)  # the rate counts the intervals
 
     assert len(changelog) == len(stats) == len(blocks)
     last: dict[str, dict[str, Any]] = {}

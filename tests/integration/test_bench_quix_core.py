@@ -22,6 +22,7 @@ from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.kafka import read_all
 from tests.environment import in_ci
+from tests.integration.helpers import cpu_plausible
 from tests.stats_check import assert_stats_match, computed_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -108,7 +109,7 @@ async def test_quix_core_peer_on_readings_matches_reference(topics: Settings, tm
     rows = customer_rows(readings)
     rate, docs = await run_core_peer(topics, readings, tmp_path, blocks=False)
 
-    assert rate.cpu_s > 0 and rate.readings == len(readings) - 1  # counted after the first message
+    assert cpu_plausible(rate) and rate.readings == len(readings) - 1  # counted after the first message
     assert len(docs) == len(readings)  # one document per reading
     for cid, mine in rows.items():  # each counts one interval more than the one before
         counts = [d["d30"]["intervals"] for d in docs if d["customer_id"] == cid]
@@ -124,7 +125,7 @@ async def test_quix_core_peer_on_blocks_matches_reference(topics: Settings, tmp_
     rate, docs = await run_core_peer(topics, blocks, tmp_path, blocks=True)
 
     first_block = len(orjson.loads(blocks[0][1])["kwh"])
-    assert rate.cpu_s > 0 and rate.readings == len(readings) - first_block  # after the first block
+    assert cpu_plausible(rate) and rate.readings == len(readings) - first_block  # after the first block
     assert len(docs) == len(blocks)  # one document per block
     assert_last_match_reference(docs, rows, topics, since)
 
@@ -150,7 +151,7 @@ async def test_quix_day_peer_on_blocks_matches_the_state(topics: Settings, tmp_p
         records = await read_all(topics, output)
     finally:
         await delete_peer_topics(topics, group, output)
-    assert rate.cpu_s > 0 and rate.readings > 0
+    assert cpu_plausible(rate) and rate.readings > 0
     assert len(records) == len(blocks)  # an update per block
     last = {}
     for rec in sorted(records, key=lambda r: (r.partition, r.offset)):
