@@ -4,6 +4,7 @@ JSON-ready dict, one of each output as a model. Unit tests start from these and 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from schemas.models import (
     AffectedCustomer,
@@ -176,3 +177,17 @@ def reliability_example() -> ReliabilityIndices:
         CAIDI=60.0,
         momentary_interruptions=3,
     )
+
+
+def reading(cid: str, end: datetime, kwh: float, **extra: object) -> dict[str, Any]:
+    """A meter.readings document for the 15-minute interval ending at ``end`` (the agent-flow
+    tests' and the integration tests' one way of writing a reading)."""
+    return {
+        "meter_id": f"M-{cid}",
+        "customer_id": cid,
+        "ts": end.isoformat(),
+        "interval_s": 900,
+        "kwh": kwh,
+        "kvarh": kwh * 0.4,
+        **extra,
+    }

@@ -6,13 +6,13 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from gridpulse.settings import Settings
 from streams.kafka import make_producer
+from tests.samples import reading as reading  # re-exported: one way of writing a reading
 
 
 async def produce(
@@ -38,19 +38,6 @@ async def produce_to(
     finally:
         await producer.stop()
     return n
-
-
-def reading(cid: str, end: datetime, kwh: float, **extra: object) -> dict[str, object]:
-    """A meter.readings document for a 15-minute interval ending at ``end``."""
-    return {
-        "meter_id": f"M-{cid}",
-        "customer_id": cid,
-        "ts": end.isoformat(),
-        "interval_s": 900,
-        "kwh": kwh,
-        "kvarh": kwh * 0.4,
-        **extra,
-    }
 
 
 def js(obj: Any) -> bytes:

@@ -33,6 +33,7 @@ from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.app import complete_buffer_flush
 from streams.worker import Worker, create_worker
+from tests.samples import reading as reading  # re-exported: one way of writing a reading
 
 PARTITIONS = 4
 PROCESSED_WITHIN_S = 10.0
@@ -203,16 +204,3 @@ def quarter_hours_ago(n: int) -> datetime:
     a test can send at any time of any day without it being in the future."""
     now = int(time.time()) // 900 * 900
     return datetime.fromtimestamp(now - n * 900, UTC)
-
-
-def reading(cid: str, end: datetime, kwh: float, **extra: object) -> dict[str, Any]:
-    """A meter.readings document for the 15-minute interval ending at ``end``."""
-    return {
-        "meter_id": f"M-{cid}",
-        "customer_id": cid,
-        "ts": end.isoformat(),
-        "interval_s": 900,
-        "kwh": kwh,
-        "kvarh": kwh * 0.4,
-        **extra,
-    }
