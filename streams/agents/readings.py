@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -89,6 +90,10 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         groups.setdefault(cid, []).append((event, value))
 
     docs = []
+    # The dead letters of this loop are sent after the documents: the loop does not await, so no
+    # other agent (billing) can publish a customer's newer document between the computation of
+    # its document here and its publication (the stale one would be the latest until the next).
+    dead: list[Callable[[], Awaitable[None]]] = []
     for cid, items in groups.items():
         try:  # the computation, before anything is written or sent
             state = rt.load_state(cid)
@@ -98,7 +103,7 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         except ENVIRONMENT_ERRORS:
             raise
         except Exception as exc:  # a defect meeting these readings: they go to the DLQ, not lost
-            await rt.processing_failed(METER_READINGS, _distinct(e for e, _ in items), exc)
+            dead.append(partial(rt.processing_failed, METER_READINGS, _distinct(e for e, _ in items), exc))
             continue
         applied = duplicate = 0
         for event, interval_index, status, reason in outcomes:
@@ -107,17 +112,27 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             elif status == "duplicate":
                 duplicate += 1
             elif status == "late":
-                await rt.dead_letter(
-                    METER_READINGS,
-                    event,
-                    "late",
-                    f"interval older than the allowed lateness of {s.lateness_s} s behind the "
-                    "customer's newest reading",
-                    interval_index=interval_index,
+                dead.append(
+                    partial(
+                        rt.dead_letter,
+                        METER_READINGS,
+                        event,
+                        "late",
+                        f"interval older than the allowed lateness of {s.lateness_s} s behind the "
+                        "customer's newest reading",
+                        interval_index=interval_index,
+                    )
                 )
             elif status == "invalid":
-                await rt.dead_letter(
-                    METER_READINGS, event, reason, "rejected by the load state", interval_index=interval_index
+                dead.append(
+                    partial(
+                        rt.dead_letter,
+                        METER_READINGS,
+                        event,
+                        reason,
+                        "rejected by the load state",
+                        interval_index=interval_index,
+                    )
                 )
         rt.counters["readings_applied"] += applied
         rt.counters["readings_duplicate"] += duplicate
@@ -135,6 +150,8 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         if doc is not None:
             docs.append(doc)
     await rt.publish_stats(docs)
+    for send in dead:
+        await send()
 
 
 Outcome = tuple[faust.EventT, int | None, str, str]
