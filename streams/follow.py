@@ -10,6 +10,16 @@ forever, and handing each record to ``apply``:
   before it decides, so its view holds every profile published before the event);
 - ``run_forever()`` restarts the reader when Kafka fails it; the view keeps what it has, since
   re-reading from the beginning changes nothing.
+
+A topic the worker writes itself (``own_topic``: ``stats.customer``, written per partition by
+the partition's owner only, ``streams.ownership``) need not come back through Kafka: the
+worker feeds its own documents to the view in-process (``Runtime.on_stats``). ``set_own`` tells
+the follower which partitions the worker owns now (every assignment; none on revocation); once
+the follower is ready and has read an owned partition up to the end offset it had after the
+assignment (everything before it was written by earlier owners, everything after by this
+worker), it pauses that partition (``pause_plan``). A revoked partition is resumed at once
+from where it was paused: what follows is this worker's own documents (already held; the views
+keep the newest by ``as_of``) and then the new owner's. ``sync`` ignores paused partitions.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -25,6 +35,21 @@ from gridpulse.settings import Settings
 from streams.kafka import make_consumer
 
 log = logging.getLogger(__name__)
+
+
+def pause_plan(
+    own: Set[TopicPartition],
+    paused: Set[TopicPartition],
+    positions: Mapping[TopicPartition, int],
+    since: Mapping[TopicPartition, int],
+) -> tuple[set[TopicPartition], set[TopicPartition]]:
+    """(partitions to pause, partitions to resume) of the own topic: ``own`` are the partitions
+    the worker owns now, ``paused`` those paused, ``positions`` the reader's next offsets and
+    ``since`` per owned partition the end offset read after it was assigned (only this worker
+    writes at and after it). A partition is paused once owned and read up to ``since`` (never
+    without both), and resumed once no longer owned."""
+    pause = {tp for tp in own - paused if tp in since and tp in positions and positions[tp] >= since[tp]}
+    return pause, set(paused - own)
 
 
 class TopicFollower:
@@ -36,6 +61,7 @@ class TopicFollower:
         *,
         label: str,
         counters: Counter[str] | None = None,
+        own_topic: str | None = None,
     ) -> None:
         self.settings = settings
         self.names = tuple(names)  # full topic names (prefix applied)
@@ -45,6 +71,49 @@ class TopicFollower:
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._tps: list[TopicPartition] = []
+        self.own_topic = own_topic  # written by the partitions' owners, fed in-process
+        self._own: frozenset[TopicPartition] = frozenset()
+        self._since: dict[TopicPartition, int] = {}  # per owned partition: end after assignment
+        self._own_gen = 0  # changes with every set_own
+
+    def set_own(self, partitions: Iterable[int]) -> None:
+        """The partitions of ``own_topic`` this worker owns from now on (none on revocation);
+        those it no longer owns are resumed at once."""
+        if self.own_topic is None:
+            return
+        own = frozenset(TopicPartition(self.own_topic, p) for p in partitions)
+        self._since = {tp: o for tp, o in self._since.items() if tp in own and tp in self._own}
+        self._own = own
+        self._own_gen += 1
+        if (consumer := self._consumer) is not None:
+            _, resume = pause_plan(own, self._paused(consumer), {}, {})
+            if resume:
+                consumer.resume(*resume)
+
+    def _paused(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
+        return {tp for tp in consumer.paused() if tp.topic == self.own_topic}
+
+    async def _pause_own(self, consumer: AIOKafkaConsumer) -> None:
+        """Pause the owned partitions read up to their end after the assignment (``pause_plan``)."""
+        gen, own = self._own_gen, self._own
+        if not own:
+            return
+        missing = [tp for tp in own if tp not in self._since]
+        if missing:
+            ends = await consumer.end_offsets(missing)
+            if gen != self._own_gen:
+                return
+            self._since.update(ends)
+        paused = self._paused(consumer)
+        positions = {tp: await consumer.position(tp) for tp in own - paused}
+        if gen != self._own_gen or id(self._consumer) != id(consumer):
+            return  # ownership changed meanwhile: decide on the next round
+        pause, resume = pause_plan(own, self._paused(consumer), positions, self._since)
+        if resume:
+            consumer.resume(*resume)
+        if pause:
+            consumer.pause(*pause)
+            self.counters[f"{self.label}_own_partitions_paused"] += len(pause)
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         while True:
@@ -60,8 +129,9 @@ class TopicFollower:
             await asyncio.sleep(5.0)
 
     async def _behind(self, consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+        paused = consumer.paused()  # own partitions: fed in-process
         for tp, offset in end.items():
-            if await consumer.position(tp) < offset:
+            if tp not in paused and await consumer.position(tp) < offset:
                 return True
         return False
 
@@ -82,6 +152,8 @@ class TopicFollower:
                 if not self.ready.is_set() and not (end and await self._behind(consumer, end)):
                     log.info("%s: view caught up", self.label)
                     self.ready.set()
+                if self.ready.is_set():
+                    await self._pause_own(consumer)
         finally:
             self._consumer = None
             await consumer.stop()

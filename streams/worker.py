@@ -16,6 +16,7 @@ from typing import Any
 import faust
 
 from gridpulse.settings import Settings, get_settings
+from schemas.topics import METER_READINGS
 from streams.agents import billing, credit_alerts, customers, history, outages, readings, scoring, web
 from streams.agents.credit_alerts import CreditAlertStage
 from streams.agents.outages import OutageStage
@@ -66,4 +67,22 @@ def create_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
 
     # on every assignment: after the changelogs are created, before the streams resume
     app.on_partitions_assigned.connect(track)
+
+    # the views' followers stop reading the stats.customer partitions this worker writes
+    # (fed in-process by Runtime.on_stats) while it owns them: streams.follow.set_own
+    own_followers = (scoring_stage.follower, outage_stage.follower)
+    readings_topic = s.topic(METER_READINGS)
+
+    async def own_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = args[0]  # faust's on_partitions_assigned.send(assigned)
+        owned = {tp.partition for tp in assigned if tp.topic == readings_topic}
+        for follower in own_followers:
+            follower.set_own(owned)
+
+    async def own_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for follower in own_followers:
+            follower.set_own(())
+
+    app.on_partitions_assigned.connect(own_assigned)
+    app.on_partitions_revoked.connect(own_revoked)
     return Worker(app, s, topics, rt, scoring_stage, credit_stage, outage_stage)

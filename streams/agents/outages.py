@@ -37,6 +37,7 @@ event's offset commits, so a crash replays the event and re-sends the same docum
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -57,6 +58,7 @@ from schemas.codec import DecodeError, decode_keyed
 from schemas.models import OutageAlert, OutageEvent, ReliabilityIndices
 from schemas.topics import CUSTOMERS, GRID_OUTAGES, STATS_CUSTOMER
 from schemas.validation import ProfileChange, profile_record
+from streams.agents.scoring import as_of_ts
 from streams.follow import TopicFollower
 from streams.runtime import Runtime
 
@@ -71,6 +73,9 @@ class OutageView:
         self.topology = Topology()
         self.est_kw: dict[str, LoadEstimate] = {}
         self.records: dict[str, OutageRecord] = {}
+        # as_of of the estimates put by this worker (put_own) and not replaced from the topic
+        # since: an older document read from the topic does not replace them
+        self._own_as_of: dict[str, float] = {}
 
     def apply_record(self, rec: ConsumerRecord) -> None:
         if rec.topic == self.topics[0]:
@@ -100,9 +105,22 @@ class OutageView:
             estimate = LoadEstimate.from_stats(doc)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
             return False  # written by gridpulse only
+        own = self._own_as_of.get(cid)
+        if own is not None:
+            if as_of_ts(doc) < own:
+                return False  # older than what this worker published itself
+            del self._own_as_of[cid]
         if estimate is not None:
             self.est_kw[cid] = estimate
         return True
+
+    def put_own(self, doc: Mapping[str, Any]) -> None:
+        """A stats document this worker has just published (the newest there is)."""
+        cid = str(doc["customer_id"])
+        estimate = LoadEstimate.from_stats(doc)
+        self._own_as_of[cid] = as_of_ts(doc)
+        if estimate is not None:
+            self.est_kw[cid] = estimate
 
     def apply_outage_message(self, key: bytes | None, value: bytes | None) -> bool:
         if value is None:
@@ -120,9 +138,20 @@ class OutageStage:
         self.rt = rt
         s = rt.settings
         self.view = OutageView(s.topic(CUSTOMERS), s.topic(STATS_CUSTOMER), s.topic(GRID_OUTAGES))
+        # its own stats.customer partitions come in-process (on_stats), not back through Kafka
         self.follower = TopicFollower(
-            s, self.view.topics, self.view.apply_record, label="outages", counters=rt.counters
+            s,
+            self.view.topics,
+            self.view.apply_record,
+            label="outages",
+            counters=rt.counters,
+            own_topic=s.topic(STATS_CUSTOMER),
         )
+
+    async def on_stats(self, docs: list[dict[str, Any]]) -> None:
+        """``Runtime.on_stats``: the worker's own statistics, into the view at once."""
+        for doc in docs:
+            self.view.put_own(doc)
 
     def decide(self, outage: OutageEvent) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Fold the event into the view; the alert document and, on restore, the indices."""
@@ -162,5 +191,6 @@ def register(rt: Runtime) -> OutageStage:
         async for event in stream.events():
             await rt.guarded(GRID_OUTAGES, event, partial(stage.process_event, event))
 
+    rt.on_stats.append(stage.on_stats)
     rt.app.task(stage.follower.run_forever)
     return stage

@@ -291,8 +291,15 @@ class ScoringStage:
         self.view = PopulationView()
         st = rt.settings
         self.topics = (st.topic(STATS_CUSTOMER), st.topic(CUSTOMERS), st.topic(SCORES_CUSTOMER))
+        # its own stats.customer partitions come in-process (on_stats -> put_own), not back
+        # through Kafka (streams.follow: own_topic)
         self.follower = TopicFollower(
-            st, self.topics, self.apply_record, label="scoring", counters=rt.counters
+            st,
+            self.topics,
+            self.apply_record,
+            label="scoring",
+            counters=rt.counters,
+            own_topic=self.topics[0],
         )
         self.view_ready = self.follower.ready  # read up to the end offsets the topics had at start
         self.state: PopulationState | None = None

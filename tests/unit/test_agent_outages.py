@@ -15,10 +15,12 @@ from typing import Any
 import orjson
 import pytest
 
+from alerts.outage_impact import LoadEstimate
 from schemas.models import OutageAlert, ReliabilityIndices
 from schemas.topics import ALERTS_OUTAGE, GRID_OUTAGES, RELIABILITY_INDICES
+from streams.agents.scoring import trim_stats
 from tests.samples import NAME, PROFILE
-from tests.unit.worker_harness import WorkerUnderTest, js, worker_under_test
+from tests.unit.worker_harness import WorkerUnderTest, js, quarter_hours_ago, reading, worker_under_test
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,3 +101,21 @@ async def test_every_unusable_outage_event_goes_to_the_dlq_with_its_kind(tmp_pat
         for dead, raw in zip(w.dead_letters(GRID_OUTAGES), bad.values(), strict=True):
             assert base64.b64decode(dead["raw"]) == raw and base64.b64decode(dead["key"]) == b"o1"
         assert not alerts(w) and not w.worker.outages.view.records
+
+
+async def test_the_workers_own_statistics_reach_both_views_in_process(tmp_path: Path) -> None:
+    """The views' followers pause the stats.customer partitions the worker owns, so the views
+    must hold every document the worker publishes without reading it back (no reader runs)."""
+    async with worker_under_test(tmp_path) as w:
+        async with w.agent("readings").test_context() as ctx:
+            await w.put(ctx, b"c1", js(reading("c1", quarter_hours_ago(2), 4.0)))
+            await w.put(ctx, b"c1", js(reading("c1", quarter_hours_ago(1), 8.0)))
+        last = w.stats()[-1]
+        assert last["customer_id"] == "c1"
+        held, expected = w.worker.outages.view.est_kw["c1"], LoadEstimate.from_stats(last)
+        assert expected is not None and expected.hourly is not None and held.hourly is not None
+        assert (held.avg_kw, held.hourly.tobytes()) == (
+            expected.avg_kw,
+            expected.hourly.tobytes(),
+        )  # NaN-equal
+        assert w.worker.scoring.view.stats("c1") == trim_stats(last)

@@ -64,3 +64,23 @@ def test_outage_events_fold_into_records():
     assert not view.apply_outage_message(b"o2", orjson.dumps(ev))  # key mismatch
     assert not view.apply_outage_message(b"o1", orjson.dumps({**ev, "event": "bogus"}))
     assert view.records["o1"].start_ts is not None and view.records["o1"].restore_ts is None
+
+
+def stats_doc(cid: str, avg_kw: float, as_of: str) -> dict[str, object]:
+    return {"customer_id": cid, "d30": {"avg_kw": avg_kw}, "arrears": {"as_of": as_of}}
+
+
+def test_own_documents_are_not_replaced_by_older_ones_read_from_the_topic():
+    view = OutageView("customers", "stats.customer", "grid.outages")
+    view.put_own(stats_doc("c1", 5.0, "2026-03-02T10:00:00+00:00"))
+    assert view.est_kw == {"c1": LoadEstimate(5.0)}
+    # an earlier owner's document (or this worker's own, read again) that is older
+    assert not view.apply_stats_message(orjson.dumps(stats_doc("c1", 1.0, "2026-03-02T09:59:00+00:00")))
+    assert view.est_kw == {"c1": LoadEstimate(5.0)}
+    # the same document read back, then a newer one (the next owner's): taken
+    assert view.apply_stats_message(orjson.dumps(stats_doc("c1", 5.0, "2026-03-02T10:00:00+00:00")))
+    assert view.apply_stats_message(orjson.dumps(stats_doc("c1", 7.0, "2026-03-02T10:05:00+00:00")))
+    assert view.est_kw == {"c1": LoadEstimate(7.0)}
+    # once the topic has the customer's newest, the topic's order decides again
+    assert view.apply_stats_message(orjson.dumps(stats_doc("c1", 6.0, "2026-03-02T10:01:00+00:00")))
+    assert view.est_kw == {"c1": LoadEstimate(6.0)}
