@@ -245,6 +245,10 @@ async def test_scores_match_the_pure_model_in_kafka_and_redis(topics, worker_fac
         after = (await worker.counters())["counters"]
         assert after["scoring_passes"] >= before["scoring_passes"] + 2
         assert after.get("scores_published") == before.get("scores_published")
+        # the views followed this worker's own stats.customer partitions (all 4) in-process,
+        # not through Kafka, and still scored everyone as the pure model does
+        assert after.get("scoring_own_partitions_paused", 0) >= 4
+        assert after.get("outages_own_partitions_paused", 0) >= 4
     finally:
         await client.delete(*keys)
         await client.aclose()
