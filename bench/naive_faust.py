@@ -86,7 +86,8 @@ def build_app(
 ) -> faust.App:
     """The naive app: one table, one agent, one output topic. ``total``: messages to process;
     ``blocks``: they are blocks (the block form)."""
-    from streams.app import _credentials, complete_buffer_flush, rocksdb_options
+    from streams.app import _credentials, rocksdb_options
+    from streams.faust_patches import complete_buffer_flush
 
     s = settings
     # the pipeline's producer, commit, buffer and store settings (streams.app.make_app); no web

@@ -17,7 +17,7 @@ import faust
 import pytest
 from faust.transport.producer import ProducerBuffer
 
-from streams.app import complete_buffer_flush
+from streams.faust_patches import complete_buffer_flush
 from streams.worker import create_worker
 
 HANDOVER_S = 0.3

@@ -31,7 +31,7 @@ from faust.types.tuples import TP, RecordMetadata
 
 from gridpulse.settings import Settings
 from schemas import topics as contract
-from streams.app import complete_buffer_flush
+from streams.faust_patches import complete_buffer_flush
 from streams.worker import Worker, create_worker
 from tests.samples import reading as reading  # re-exported: one way of writing a reading
 
