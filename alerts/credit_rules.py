@@ -57,9 +57,10 @@ function that depends on time takes ``now`` (epoch seconds).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
@@ -339,6 +340,31 @@ def resolution_reason(
 # ---------------------------------------------------------------------- transitions, damped
 
 
+@dataclass(frozen=True, slots=True)
+class AlertKind:
+    """What differs between the alert kinds that share this life cycle (`decide`): the id and
+    the fields that name the alert's scope, when an open alert's evidence is news, and why an
+    alert resolved. Credit's is `credit_kind`; the inspection rules (``inspection/rules.py``)
+    have their own."""
+
+    kind: str
+    alert_id: Callable[[str, str], str]  # (scope id, family) -> alert_id
+    scope_fields: Callable[[str], dict[str, Any]]  # scope id -> the message's fields naming it
+    evidence_changed: Callable[[str, Mapping[str, Any], Mapping[str, Any]], bool]  # family, old, new
+    resolution_reason: Callable[[str, Mapping[str, Any], Mapping[str, Any]], str]  # family, last, now
+
+
+@lru_cache(maxsize=16)
+def credit_kind(thresholds: CreditThresholds) -> AlertKind:
+    return AlertKind(
+        kind="credit",
+        alert_id=alert_id,
+        scope_fields=lambda customer_id: {"customer_id": customer_id},
+        evidence_changed=lambda family, old, new: evidence_changed(family, old, new, thresholds),
+        resolution_reason=lambda family, last, now: resolution_reason(family, last, now, thresholds),
+    )
+
+
 def manager_moved(previous: Mapping[str, Any], manager_id: str | None) -> bool:
     """The open alert names another manager than the customer's profile now does (the profile
     arrived after the alert, or the customer was reassigned). A profile without a manager
@@ -407,9 +433,15 @@ def decide(
     manager_id: str | None,
     thresholds: CreditThresholds,
     timing: CreditTiming,
+    kind: AlertKind | None = None,
 ) -> Decision:
     """The message (if any) that the condition ``firing`` causes at ``now`` for an alert whose
-    last message is ``previous``, with the holds and flap detection of ``track`` (updated)."""
+    last message is ``previous``, with the holds and flap detection of ``track`` (updated).
+
+    ``customer_id`` is the alert's scope id: a customer's for credit; ``kind`` (default: credit's
+    with ``thresholds``) makes the message's id and scope fields, and says when evidence is news
+    and why an alert resolved."""
+    kind = kind if kind is not None else credit_kind(thresholds)
     target: State = None if firing is None else (firing.severity, firing.rule)
     if target != track.target:
         track.target, track.since = target, now
@@ -436,14 +468,14 @@ def decide(
         prev_ts = previous.get("ts") if previous else None
         stamp = ts if prev_ts is None or epoch(ts) >= epoch(str(prev_ts)) else str(prev_ts)  # type: ignore[operator]
         return {
-            "alert_id": alert_id(customer_id, family),
-            "kind": "credit",
+            "alert_id": kind.alert_id(customer_id, family),
+            "kind": kind.kind,
             "severity": state[0],
             "status": status,
             "ts": stamp,
             "reason": reason,
             "evidence": dict(ev),
-            "customer_id": customer_id,
+            **kind.scope_fields(customer_id),
             "rule": state[1],
             "manager_id": manager_id if manager_id is not None else (previous or {}).get("manager_id"),
             "flapping": flapping,
@@ -483,7 +515,7 @@ def decide(
         if published is None:
             return Decision(None, due)
         assert previous is not None
-        reason = resolution_reason(family, previous, evidence, thresholds)
+        reason = kind.resolution_reason(family, previous, evidence)
         if was_flapping:
             reason += " (after flapping)"
         return Decision(message("resolved", published, reason, evidence, False), due)
@@ -493,7 +525,7 @@ def decide(
     if damped != published:
         status = "escalated" if _rank(damped) > _rank(published) else "open"
         return Decision(message(status, damped, current_reason(), evidence, False), due)
-    refresh = settled and evidence_changed(family, previous["evidence"], evidence, thresholds)
+    refresh = settled and kind.evidence_changed(family, previous["evidence"], evidence)
     if was_flapping or refresh or manager_moved(previous, manager_id):
         # same state: the evidence (or the manager, or the end of flapping) is what is new;
         # not while another state is held (its transition will carry the evidence then)
