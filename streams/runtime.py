@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import traceback
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
@@ -45,6 +47,76 @@ ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (KafkaError, RedisError, O
 FATAL_EXIT_CODE = 70  # EX_SOFTWARE: the worker's supervisor restarts it
 # arrears blocks kept for customers with billing state (~1.5 KB each; the most recently used)
 ARREARS_BLOCKS_KEPT = 20_000
+
+
+# values shared between the cached profiles (voltages, tariffs, contracts, feeder lists): at
+# most this many distinct ones of each type, the rest are kept per customer
+SHARED_VALUES_KEPT = 65_536
+_shared_floats: dict[float, float] = {}
+_shared_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One object for equal values of the cached profiles: strings are interned; a float or a
+    tuple of feeder ids is the first equal one seen, up to :data:`SHARED_VALUES_KEPT` distinct
+    values of each (a float zero is left alone: 0.0 and -0.0 are equal and print apart)."""
+    kind = type(value)
+    if kind is str:
+        return sys.intern(value)
+    kept: dict[Any, Any]
+    if kind is float and value:
+        kept = _shared_floats
+    elif kind is tuple:
+        kept = _shared_tuples
+    else:
+        return value
+    got = kept.get(value)
+    if got is not None:
+        return got
+    if len(kept) < SHARED_VALUES_KEPT:
+        kept[value] = value
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFacts:
+    """What the worker's agents read of a customer's profile, kept per customer in
+    :attr:`Runtime._profiles` instead of the ``CustomerProfile`` (a pydantic object of ~1.5 KB):
+    the statistics document's terms (``metering.stats.ProfileTerms``), the reading checks'
+    ``contract_kva``, the credit alerts' ``manager_id`` and what scoring reads
+    (:meth:`scoring_terms`). Repeated values are shared between customers (:func:`_shared`).
+    The name and the other fields stay in the profile table (JSON)."""
+
+    tariff_class: str
+    contract_kva: float | None
+    voltage_kv: float | None
+    pf_standard: float | None
+    tariff_cny_per_kwh: float | None
+    manager_id: str | None
+    feeders: tuple[str, ...]
+    emergency_generator: bool
+
+    @classmethod
+    def of(cls, p: CustomerProfile) -> ProfileFacts:
+        return cls(
+            _shared(p.tariff_class),
+            _shared(p.contract_kva),
+            _shared(p.voltage_kv),
+            _shared(p.pf_standard),
+            _shared(p.tariff_cny_per_kwh),
+            _shared(p.manager_id),
+            _shared(tuple(_shared(f) for f in p.feeders)),
+            p.emergency_generator,
+        )
+
+    def scoring_terms(self, customer_id: str) -> dict[str, Any]:
+        """The profile as scoring reads it (``streams.agents.scoring.trim_profile``'s fields)."""
+        return {
+            "customer_id": customer_id,
+            "voltage_kv": self.voltage_kv,
+            "feeders": list(self.feeders),
+            "emergency_generator": self.emergency_generator,
+        }
 
 
 def describe(exc: BaseException) -> str:
@@ -99,8 +171,9 @@ class Runtime:
         self.load_table = table("load-state", "per-customer load/energy aggregates (metering.load)")
         self.arrears_table = table("arrears-state", "per-customer arrears ledger (metering.arrears)")
         self.profile_table = table("customer-profiles", "latest valid customer profile, JSON")
-        # decoded profiles: a reading looks its customer up on the hot path
-        self._profiles: dict[str, CustomerProfile | None] = {}
+        # what the agents read of the profiles (ProfileFacts), None for a customer without
+        # one: a reading looks its customer up on the hot path
+        self._profiles: dict[str, ProfileFacts | None] = {}
         self.redis = RedisHashSink(settings.redis_url, key_prefix=f"{settings.topic_prefix}gp:stats:")
         # what the aging timer last published per customer (ages change once a day)
         self.published_aging: dict[str, Any] = {}  # see billing.aging_changes
@@ -125,12 +198,14 @@ class Runtime:
 
     # ------------------------------------------------------------------ state access
 
-    def profile(self, customer_id: str) -> CustomerProfile | None:
+    def profile(self, customer_id: str) -> ProfileFacts | None:
+        """What the agents read of the customer's latest valid profile (cached; from the profile
+        table on a miss), None without one."""
         try:
             return self._profiles[customer_id]
         except KeyError:
             raw = self.profile_table.get(customer_id.encode())
-            p = CustomerProfile.model_validate_json(raw) if raw else None
+            p = ProfileFacts.of(CustomerProfile.model_validate_json(raw)) if raw else None
             self._profiles[customer_id] = p
             return p
 
@@ -141,7 +216,7 @@ class Runtime:
                 self.profile_table.pop(key, None)
             else:
                 self.profile_table[key] = profile.model_dump_json().encode()
-        self._profiles[customer_id] = profile
+        self._profiles[customer_id] = None if profile is None else ProfileFacts.of(profile)
 
     def load_state(self, customer_id: str) -> LoadState:
         raw = self.load_table.get(customer_id.encode())

@@ -354,7 +354,11 @@ class ScoringStage:
             self._waiting.update(d["customer_id"] for d in docs)
             self.rt.counters["scores_waiting_for_population"] += len(docs)
             return
-        profiles = {d["customer_id"]: self.rt.profile(d["customer_id"]) for d in docs}
+        profiles: dict[str, dict[str, Any] | None] = {}
+        for d in docs:
+            cid = d["customer_id"]
+            p = self.rt.profile(cid)
+            profiles[cid] = None if p is None else p.scoring_terms(cid)
         scores = score_against(docs, profiles, self.state, self.config)
         if self._rescored_during_pass is not None:
             self._rescored_during_pass.update(profiles)

@@ -11,6 +11,7 @@ import pytest
 
 from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS
+from streams.runtime import ProfileFacts
 from tests.samples import NAME, PROFILE
 from tests.unit.worker_harness import js, quarter_hours_ago, reading, worker_under_test
 
@@ -21,9 +22,11 @@ async def test_a_profile_is_kept_changed_and_deleted(tmp_path: Path) -> None:
     async with worker_under_test(tmp_path) as w:
         async with w.agent("customers").test_context() as ctx:
             await w.put(ctx, b"c1", js(PROFILE))
-            assert w.rt.profile("c1") == CustomerProfile.model_validate(PROFILE)
+            assert w.rt.profile("c1") == ProfileFacts.of(CustomerProfile.model_validate(PROFILE))
             await w.put(ctx, b"c1", js(PROFILE | {"manager_id": "mgr8"}))
-            assert w.rt.profile("c1") == CustomerProfile.model_validate(PROFILE | {"manager_id": "mgr8"})
+            assert w.rt.profile("c1") == ProfileFacts.of(
+                CustomerProfile.model_validate(PROFILE | {"manager_id": "mgr8"})
+            )
             await w.put(ctx, b"c1", None)  # tombstone
             assert w.rt.profile("c1") is None
             await w.put(ctx, None, None)  # a tombstone without a key says nothing
@@ -73,7 +76,7 @@ async def test_an_unusable_profile_goes_to_the_dlq_and_the_previous_one_stays(
         for dead, raw in zip(w.dead_letters(CUSTOMERS), bad.values(), strict=True):
             assert base64.b64decode(dead["raw"]) == raw  # kept byte for byte, for a replay
             assert NAME not in dead["detail"]
-        assert w.rt.profile("c1") == CustomerProfile.model_validate(PROFILE)
+        assert w.rt.profile("c1") == ProfileFacts.of(CustomerProfile.model_validate(PROFILE))
         assert w.rt.counters["profiles_applied"] == 1
         # besides the profile table's own changelog, the name travels only in the DLQ's raw bytes
         # (base64): never in a detail, a stats document or a log line
