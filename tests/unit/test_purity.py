@@ -1,6 +1,6 @@
 """Import rules, enforced rather than promised.
 
-1. The pure cores — ``metering/``, ``schemas/``, ``scoring/`` and the pure alert rules
+1. The pure cores — ``metering/``, ``schemas/``, ``scoring/``, ``inspection/`` and the pure alert rules
    (``alerts/credit_rules.py``, ``alerts/outage_impact.py``, ``alerts/reliability.py``) — import
    nothing of Kafka, Redis, PostgreSQL, HTTP or the layers above them (``streams``, the
    ``gridpulse`` application, the alert store, consumer and notifier). Checked twice: in the
@@ -23,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-PURE_PACKAGES = ("metering", "schemas", "scoring")
+PURE_PACKAGES = ("metering", "schemas", "scoring", "inspection")
 PURE_ALERT_MODULES = ("alerts", "alerts.credit_rules", "alerts.outage_impact", "alerts.reliability")
 """``alerts`` itself is its package's ``__init__``, which importing a rule module runs."""
 
