@@ -45,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 
 from schemas.models import CustomerProfile, OutageEvent
+from schemas.shared import shared
 from scoring.config import SafetyParams
 from scoring.credit import GRADES, safety_grades
 
@@ -125,14 +126,15 @@ class CustomerNode:
 
     @classmethod
     def from_profile(cls, p: CustomerProfile) -> CustomerNode:
+        # repeated values are one object for all customers (a frozenset alone is 216 B)
         return cls(
             customer_id=p.customer_id,
-            importance=p.importance,
-            feeders=frozenset(p.feeders),
-            transformer_area=p.transformer_area,
+            importance=shared(p.importance),
+            feeders=shared(frozenset(shared(f) for f in p.feeders)),
+            transformer_area=shared(p.transformer_area),
             emergency_generator=p.emergency_generator,
-            manager_id=p.manager_id,
-            tariff_cny_per_kwh=p.tariff_cny_per_kwh,
+            manager_id=shared(p.manager_id),
+            tariff_cny_per_kwh=shared(p.tariff_cny_per_kwh),
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import traceback
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,6 +31,7 @@ from metering.load import LoadState
 from metering.stats import NO_BILLING, ArrearsBlock, arrears_block, stats_document
 from schemas.codec import DeadLetterCounter, DecodeError, dead_letter, decode_keyed, describe_validation_error
 from schemas.models import CustomerProfile
+from schemas.shared import shared
 from streams.app import rocksdb_options
 from streams.app_types import Topics
 from streams.context import event_context
@@ -49,42 +49,13 @@ FATAL_EXIT_CODE = 70  # EX_SOFTWARE: the worker's supervisor restarts it
 ARREARS_BLOCKS_KEPT = 20_000
 
 
-# values shared between the cached profiles (voltages, tariffs, contracts, feeder lists): at
-# most this many distinct ones of each type, the rest are kept per customer
-SHARED_VALUES_KEPT = 65_536
-_shared_floats: dict[float, float] = {}
-_shared_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def _shared(value: Any) -> Any:
-    """One object for equal values of the cached profiles: strings are interned; a float or a
-    tuple of feeder ids is the first equal one seen, up to :data:`SHARED_VALUES_KEPT` distinct
-    values of each (a float zero is left alone: 0.0 and -0.0 are equal and print apart)."""
-    kind = type(value)
-    if kind is str:
-        return sys.intern(value)
-    kept: dict[Any, Any]
-    if kind is float and value:
-        kept = _shared_floats
-    elif kind is tuple:
-        kept = _shared_tuples
-    else:
-        return value
-    got = kept.get(value)
-    if got is not None:
-        return got
-    if len(kept) < SHARED_VALUES_KEPT:
-        kept[value] = value
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class ProfileFacts:
     """What the worker's agents read of a customer's profile, kept per customer in
     :attr:`Runtime._profiles` instead of the ``CustomerProfile`` (a pydantic object of ~1.5 KB):
     the statistics document's terms (``metering.stats.ProfileTerms``), the reading checks'
     ``contract_kva``, the credit alerts' ``manager_id`` and what scoring reads
-    (:meth:`scoring_terms`). Repeated values are shared between customers (:func:`_shared`).
+    (:meth:`scoring_terms`). Repeated values are shared between customers (``schemas.shared``).
     The name and the other fields stay in the profile table (JSON)."""
 
     tariff_class: str
@@ -99,13 +70,13 @@ class ProfileFacts:
     @classmethod
     def of(cls, p: CustomerProfile) -> ProfileFacts:
         return cls(
-            _shared(p.tariff_class),
-            _shared(p.contract_kva),
-            _shared(p.voltage_kv),
-            _shared(p.pf_standard),
-            _shared(p.tariff_cny_per_kwh),
-            _shared(p.manager_id),
-            _shared(tuple(_shared(f) for f in p.feeders)),
+            shared(p.tariff_class),
+            shared(p.contract_kva),
+            shared(p.voltage_kv),
+            shared(p.pf_standard),
+            shared(p.tariff_cny_per_kwh),
+            shared(p.manager_id),
+            shared(tuple(shared(f) for f in p.feeders)),
             p.emergency_generator,
         )
 

@@ -74,6 +74,7 @@ from aiokafka import ConsumerRecord
 
 from schemas.codec import dumps_kept
 from schemas.models import CustomerProfile
+from schemas.shared import SHARED_VALUES_KEPT, shared
 from schemas.topics import CUSTOMERS, SCORES_CUSTOMER, STATS_CUSTOMER
 from schemas.validation import ProfileChange, profile_record
 from scoring import ModelConfig, PopulationState, load_config, run_population
@@ -129,6 +130,41 @@ def trim_profile(profile: CustomerProfile) -> dict[str, Any]:
     return {k: d.get(k) for k in PROFILE_FIELDS}
 
 
+ScoringTerms = tuple[float | None, tuple[str, ...], bool]
+"""What scoring reads of a profile, as the population view keeps it: voltage_kv, feeders,
+emergency_generator (``PROFILE_FIELDS`` but the customer_id, its key)."""
+_terms_kept: dict[ScoringTerms, ScoringTerms] = {}
+
+
+def scoring_terms(profile: CustomerProfile) -> ScoringTerms:
+    """The profile's :data:`ScoringTerms`, one tuple for all customers with the same (while
+    fewer than ``schemas.shared.SHARED_VALUES_KEPT`` distinct ones are kept; a zero voltage is
+    not shared, 0.0 and -0.0 being equal)."""
+    terms = (
+        shared(profile.voltage_kv),
+        shared(tuple(shared(f) for f in profile.feeders)),
+        profile.emergency_generator,
+    )
+    if not terms[0] and terms[0] is not None:
+        return terms
+    got = _terms_kept.get(terms)
+    if got is not None:
+        return got
+    if len(_terms_kept) < SHARED_VALUES_KEPT:
+        _terms_kept[terms] = terms
+    return terms
+
+
+def terms_dict(customer_id: str, terms: ScoringTerms) -> dict[str, Any]:
+    """The kept terms as :func:`trim_profile` gives them."""
+    return {
+        "customer_id": customer_id,
+        "voltage_kv": terms[0],
+        "feeders": list(terms[1]),
+        "emergency_generator": terms[2],
+    }
+
+
 def as_of_ts(doc: Mapping[str, Any]) -> float:
     """When the document was computed (``arrears.as_of``), epoch seconds; 0 when absent."""
     raw = (doc.get("arrears") or {}).get("as_of")
@@ -144,7 +180,9 @@ class PopulationView:
     def __init__(self) -> None:
         # cid -> (as_of of an entry the hook wrote, or None when it came from the topic; JSON)
         self._stats: dict[str, tuple[float | None, bytes]] = {}
-        self._profiles: dict[str, bytes] = {}
+        # cid -> what scoring reads of the profile: (voltage_kv, feeders, emergency_generator),
+        # the tuple and its values shared between customers (schemas.shared)
+        self._profiles: dict[str, ScoringTerms] = {}
 
     def __len__(self) -> int:
         return len(self._stats)
@@ -177,7 +215,7 @@ class PopulationView:
         if change.profile is None:
             self._profiles.pop(change.customer_id, None)
         else:
-            self._profiles[change.customer_id] = dumps_kept(trim_profile(change.profile))
+            self._profiles[change.customer_id] = scoring_terms(change.profile)
         return True
 
     def stats(self, customer_id: str) -> dict[str, Any] | None:
@@ -185,13 +223,13 @@ class PopulationView:
         return None if held is None else cast(dict[str, Any], orjson.loads(held[1]))
 
     def profile(self, customer_id: str) -> dict[str, Any] | None:
-        raw = self._profiles.get(customer_id)
-        return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
+        terms = self._profiles.get(customer_id)
+        return None if terms is None else terms_dict(customer_id, terms)
 
     def snapshot(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         """Stats documents sorted by customer_id (a deterministic pass) and their profiles."""
         docs = [orjson.loads(self._stats[cid][1]) for cid in sorted(self._stats)]
-        profiles = {cid: orjson.loads(raw) for cid, raw in self._profiles.items() if cid in self._stats}
+        profiles = {cid: terms_dict(cid, t) for cid, t in self._profiles.items() if cid in self._stats}
         return docs, profiles
 
 

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import gc
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import schemas.shared
+from alerts.outage_impact import CustomerNode
 from metering.arrears import ArrearsLedger
 from metering.load import LoadState
 from metering.stats import stats_document
 from schemas.models import CustomerProfile, MeterReading
+from schemas.shared import shared
 from scoring.config import ModelConfig
 from scoring.model import run_population
-from streams import runtime
-from streams.agents.scoring import score_against, trim_profile
+from streams.agents.scoring import PopulationView, score_against, trim_profile
 from streams.runtime import ProfileFacts
 from tests.samples import PROFILE, reading
 from tests.scoring_samples import simulated_stats
@@ -74,18 +77,18 @@ def test_equal_values_are_one_object_and_distinct_ones_stay_apart() -> None:
     a, b = ProfileFacts.of(p1), ProfileFacts.of(p2)
     assert a.voltage_kv is b.voltage_kv and a.tariff_cny_per_kwh is b.tariff_cny_per_kwh
     assert a.tariff_class is b.tariff_class and a.contract_kva != b.contract_kva
-    assert runtime._shared(10) == 10 and type(runtime._shared(10)) is int
-    assert type(runtime._shared(10.0)) is float  # 10 and 10.0 are equal, and stay apart
-    assert str(runtime._shared(-0.0)) == "-0.0" and str(runtime._shared(0.0)) == "0.0"
-    assert runtime._shared(True) is True and runtime._shared(None) is None
+    assert shared(10) == 10 and type(shared(10)) is int
+    assert type(shared(10.0)) is float  # 10 and 10.0 are equal, and stay apart
+    assert str(shared(-0.0)) == "-0.0" and str(shared(0.0)) == "0.0"
+    assert shared(True) is True and shared(None) is None
 
 
 def test_the_shared_values_are_bounded(monkeypatch: Any) -> None:
-    monkeypatch.setattr(runtime, "_shared_floats", {})
-    monkeypatch.setattr(runtime, "SHARED_VALUES_KEPT", 3)
+    monkeypatch.setattr(schemas.shared, "_floats", {})
+    monkeypatch.setattr(schemas.shared, "SHARED_VALUES_KEPT", 3)
     values = [float(1000 + i) for i in range(10)]
-    assert [runtime._shared(v) for v in values] == values
-    assert len(runtime._shared_floats) == 3
+    assert [shared(v) for v in values] == values
+    assert len(schemas.shared._floats) == 3
 
 
 def test_the_statistics_document_is_the_same_with_the_facts() -> None:
@@ -137,3 +140,28 @@ def test_the_facts_hold_a_fraction_of_a_profile() -> None:
     facts = held_per_item([ProfileFacts.of(p) for p in decoded])
     assert pydantic > 1000, pydantic
     assert facts < 150, facts
+
+
+def test_the_views_share_the_repeated_values() -> None:
+    """scoring's population view and the outage view keep the same terms as before, with
+    one feeder set (216 B as a frozenset) or scoring tuple for all customers that have it."""
+    ps = [CustomerProfile.model_validate_json(p.model_dump_json()) for p in profiles(5000)]
+    view = PopulationView()
+    for p in ps:
+        assert view.apply_profile_message(p.customer_id.encode(), p.model_dump_json().encode())
+    for p in ps:
+        assert view.profile(p.customer_id) == trim_profile(p)
+    nodes = [CustomerNode.from_profile(p) for p in ps]
+    for p, node in zip(ps, nodes, strict=True):
+        assert node.feeders == frozenset(p.feeders) and node.manager_id == p.manager_id
+        assert node.tariff_cny_per_kwh == p.tariff_cny_per_kwh and node.importance == p.importance
+    assert len({id(n.feeders) for n in nodes}) == len({n.feeders for n in nodes}) < 1000
+    # each customer's node as it was before: a frozenset of its own
+    unshared = [replace(n, feeders=frozenset(p.feeders)) for p, n in zip(ps, nodes, strict=True)]
+    assert held_per_item(unshared) - held_per_item(nodes) > 150
+    assert held_per_item(list(view._profiles.values())) < 80
+    # a zero voltage is kept as it came (0.0 and -0.0 are equal)
+    for v in (0.0, -0.0):
+        p = CustomerProfile(customer_id="z", voltage_kv=v)
+        view.apply_profile_message(b"z", p.model_dump_json().encode())
+        assert str(view.profile("z")["voltage_kv"]) == str(v)  # type: ignore[index]
