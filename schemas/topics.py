@@ -11,6 +11,9 @@ CUSTOMERS = "customers"
 # gridpulse's own addition to the contract: past monthly consumption from billing history, so
 # year-over-year growth (B41/B42) works from the first day of a deployment.
 CONSUMPTION_HISTORY = "consumption.history"
+# Inspection (issue 13): the summary meters of the transformer areas, key transformer_area. Not
+# in INPUTS until its model exists (schemas/models.py); its DLQ comes with it then.
+AREA_READINGS = "area.readings"
 
 STATS_CUSTOMER = "stats.customer"
 SCORES_CUSTOMER = "scores.customer"
@@ -48,6 +51,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(GRID_OUTAGES, _OUTAGE_RETENTION),
     TopicSpec(CUSTOMERS, _COMPACT),
     TopicSpec(CONSUMPTION_HISTORY, _WEEK),
+    TopicSpec(AREA_READINGS, _WEEK),
     TopicSpec(STATS_CUSTOMER, _COMPACT),
     TopicSpec(SCORES_CUSTOMER, _COMPACT),
     TopicSpec(ALERTS_CREDIT, _COMPACT),
