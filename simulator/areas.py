@@ -480,7 +480,9 @@ def daily_totals(sim: AreaSimulation) -> DailyTotals:
 
 
 def _rates(supplied: np.ndarray, consumed: np.ndarray) -> np.ndarray:
-    return (supplied - consumed) / supplied
+    """Daily loss rates; NaN for a day without supply (it then passes no check)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(supplied > 0, (supplied - consumed) / np.where(supplied > 0, supplied, 1), np.nan)
 
 
 def plan_scenarios(
@@ -506,9 +508,10 @@ def plan_scenarios(
       load gone): the largest other customers of the thief's area with a steady load (the day's
       load at most 1.4 x the median, so 25 % of it stays under 40 %): consumption_drop fires,
       they must not rank first;
-    - wrong_area (the whole run): a customer that is 15 % or more of its topology area every
-      day, so that area's loss rate stays under -2 % (area_negative_loss); its physical area is
-      one whose loss rate stays over 12 % (area_high_loss) or, failing one, under 8 %;
+    - wrong_area (the whole run): a customer that is 15 % or more of its topology area (of 3
+      customers or more) every day, so that area's loss rate stays under -2 %
+      (area_negative_loss); its physical area is one whose loss rate stays over 12 %
+      (area_high_loss) or, failing one, under 8 %;
     - white_screen (event_day 10:00, to the end, ``white_screen_meters`` meters): a small
       customer (at most 2 % of its area, with 5 or more other meters there) whose missing energy
       leaves the area's loss rate under 8 % and within 3 points of before: stopped_reporting only;
@@ -599,10 +602,10 @@ def plan_scenarios(
     wrong: tuple[int, int, tuple[str, ...]] | None = None
     for i in sorted(range(sim.pop.n), key=lambda i: (-float(share[i].min()), i)):
         a = int(topo[i])
-        if a in used or share[i].min() < 0.15:
+        if a in used or members[a] < 3 or share[i].min() < 0.15:
             continue
         ra = _rates((area_kwh[a] - kwh[i]) * (1 + loss[a]), area_kwh[a])
-        if ra.max() > -0.02:
+        if not ra.max() <= -0.02:  # (NaN: a day without supply fails it too)
             continue
         for high in (True, False):
             for b in range(n_areas):
