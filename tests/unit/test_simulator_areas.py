@@ -16,9 +16,11 @@ import numpy as np
 import orjson
 import pytest
 
+from gridpulse.cli import build_parser
 from schemas import topics
 from schemas.blocks import ReadingBlock, decode_reading
 from schemas.validation import check_block, check_reading
+from simulator.area_run import area_simulation
 from simulator.areas import (
     TAMPER_CODES,
     AreaDay,
@@ -28,6 +30,7 @@ from simulator.areas import (
     plan_scenarios,
     summary_meter_id,
 )
+from simulator.cli import options_from_args
 from simulator.clock import INTERVAL_S
 from simulator.load import LoadModel
 from simulator.population import make_population
@@ -518,3 +521,24 @@ def test_a_scenario_describes_itself_with_its_expected_outcome(plan: list[Scenar
     assert theft["expected"]["area_rules"] == ["area_high_loss", "area_loss_jump"]
     assert theft["expected"]["rank_first"] is True
     orjson.dumps([s.to_dict(SHANGHAI) for s in plan])  # JSON-able
+
+
+# -- gridpulse simulate --areas -----------------------------------------------------------------
+
+
+def test_simulate_areas_plans_the_cases_on_the_simulator_s_own_population(
+    sim: AreaSimulation, plan: list[Scenario], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", "--areas", "--customers", str(N), "--days", str(DAYS), "--seed", str(SEED)]
+    argv += ["--start", "2026-03-02T06:00:00+08:00", "--timezone", "Asia/Shanghai"]
+    args = build_parser().parse_args(argv)
+    assert args.areas is True and build_parser().parse_args(["simulate"]).areas is False
+    ours, ours_plan = area_simulation(options_from_args(args))
+    assert (ours.start, ours.days) == (START, DAYS)  # whole local days from the start's day
+    assert ours_plan == plan
+    first = [m for m, _ in zip(ours.messages("single"), range(N + 2_000), strict=False)]
+    assert first == [m for m, _ in zip(sim.messages("single"), range(N + 2_000), strict=False)]
+    # too short a run for the cases: a usage error before any Kafka connection
+    short = build_parser().parse_args([*argv, "--days", "3", "--bootstrap", "127.0.0.1:1"])
+    assert short.func(short) == 2
+    assert "--days 12 or more" in capsys.readouterr().err
