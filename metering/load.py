@@ -40,6 +40,8 @@ from functools import lru_cache
 from typing import Any, Final, Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from metering.local_time import calendar_for, month_period, parse_period
 from metering.pf_tariff import pf_adjustment_money, pf_adjustment_pct, power_factor
 
@@ -66,6 +68,7 @@ HOURS = 24  # hour-of-day columns of the day rows (local hour of the interval st
 _INF = math.inf
 _INT32 = 1 << 31
 _LITTLE_ENDIAN = sys.byteorder == "little"
+_HOURLY_NUMPY_ROWS = 4  # from this many day rows on, `_Buckets.hourly` sums with numpy (faster)
 
 
 @dataclass(slots=True)
@@ -267,11 +270,24 @@ class _Buckets:
         if lo >= hi:
             return [None] * self.hours
         hk, hs = self.hk, self.hs
-        out: list[float | None] = []
-        for base in range(0, self.hours * n, n):
-            seconds = sum(hs[base + lo : base + hi])
-            out.append(sum(hk[base + lo : base + hi]) * 3600.0 / seconds if seconds else None)
-        return out
+        if hi - lo == 1:  # one day row (a young customer): its values, as the sums below give them
+            return [hk[at] * 3600.0 / hs[at] if hs[at] else None for at in range(lo, self.hours * n, n)]
+        if hi - lo < _HOURLY_NUMPY_ROWS:
+            # a few rows: sums of slices, oldest row first from 0 (the definition below follows)
+            out: list[float | None] = []
+            for base in range(0, self.hours * n, n):
+                seconds = sum(hs[base + lo : base + hi])
+                out.append(sum(hk[base + lo : base + hi]) * 3600.0 / seconds if seconds else None)
+            return out
+        # All hour columns at once, with the very same float additions: each column's kWh in
+        # double, oldest row first, one after the other (an accumulate is a running sum, never
+        # reordered; its last element is ``sum(column)``, which starts from 0 and adds the
+        # non-negative kWh in that order), the seconds as exact integers.
+        kwh = np.add.accumulate(
+            np.frombuffer(hk, np.float32).reshape(self.hours, n)[:, lo:hi], axis=1, dtype=np.float64
+        )[:, -1].tolist()
+        covered = np.frombuffer(hs, np.uint32).reshape(self.hours, n)[:, lo:hi].sum(axis=1, dtype=np.int64)
+        return [k * 3600.0 / s if s else None for k, s in zip(kwh, covered.tolist(), strict=True)]
 
     def totals(self, last: int, count: int, newer: Totals = _NO_TOTALS, skip: int = 0) -> Totals:
         """kwh, kwh_q, kvarh, max kW, seconds, readings over the ``count`` keys ending at ``last``.
