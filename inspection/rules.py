@@ -28,6 +28,9 @@ Choices made here, documented:
   are incomplete. Its loss rate is the one after the estimate of the missing customer-intervals
   (``loss_rate_net``) when ``judge_with_estimate`` (default), so a complete day's 1-2 % of missing
   intervals does not read as loss; the metered rate is in the evidence too.
+- **area_loss_jump** is not judged on a negative-loss day: with a customer mapped to the wrong
+  area the rate measures the mapping error, and its swings (that customer's weekend) are not
+  loss jumps (seen on the simulated wrong-area case: -1,890 % +- 60 points from day to day).
 - **Trailing medians** (jump, drop) use the complete days among the 30 before the judged days,
   and need at least ``min_trailing_days`` (7) of them; a customer's median must be above
   ``drop_median_floor_kwh`` (1 kWh a day: an empty flat's standby is not a "drop").
@@ -185,6 +188,8 @@ def area_conditions(days: Sequence[DayFigures], t: InspectionThresholds) -> Cond
         if d.complete and ordinal - t.trailing_days <= d.date.toordinal() < ordinal
     ]
     median = trailing_median(trailing, t)
+    if rate < t.negative_loss:
+        median = None  # a negative-loss day measures a mapping or metering error, not loss: no jump
     ev = {
         **base,
         "trailing_median": median,

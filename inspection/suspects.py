@@ -10,16 +10,20 @@ loss after the estimate of missing intervals):
   correlation of the two series (at least ``min_days``, 7, days).
 - **drop** (0.45): the customer's mean daily kWh over its newest ``recent_days`` (3) days against
   the median of its days before them, ``clip(1 - recent / median, 0, 1)`` (0 with a median at or
-  below ``median_floor_kwh``, 1 kWh), *times the share of that drop the area's loss took up when
-  it began* (``coincidence``). The onset is the day that splits the customer's days into the
-  largest fall of the mean (at least ``min_days`` before it); ``coincidence =
-  clip(loss_step / kwh_step, 0, 1)`` with both steps measured over the ``recent_days`` days on
-  either side of the onset. Why: a drop alone is a holiday as often as a theft, and the level
-  correlation alone cannot tell them apart when the holiday falls inside a thief's high-loss
-  period (both customers are low while the loss is high: measured on the simulated village of
-  the tests, the holiday customer's ``r`` reached -0.7 against the thief's -0.9, and its deeper
-  drop put it first). At the onset the difference is plain: the thief's metered kWh falls as
-  the loss rises by about as much; the holiday customer's falls and the loss does not move.
+  below ``median_floor_kwh``, 1 kWh), *times how well the area's loss matched the drop when it
+  began* (``coincidence``). The onset is the day that splits the customer's days into the
+  largest fall of the mean (at least ``min_days`` before it); with ``kwh_step`` and
+  ``loss_step`` the customer's fall and the area's loss rise between the ``recent_days`` days on
+  either side of it, ``ratio = loss_step / kwh_step`` and ``coincidence = min(ratio, 1 / ratio)``
+  (0 when either does not move the right way). Why: a drop alone is a holiday as often as a
+  theft, and the level correlation alone cannot tell them apart when the holiday falls inside a
+  thief's high-loss period (both customers are low while the loss is high: on the tests'
+  simulated cases a holiday customer's ``r`` reached -0.73 against the thief's -0.998, and its
+  deeper drop put it first). At the onset the difference is plain: the thief's metered kWh falls
+  as the loss rises by about as much (ratio near 1); the holiday customer's falls and the loss
+  does not move (ratio near 0), or moves by far more than its drop because of someone else
+  (ratio far above 1: a holiday starting the day after a large theft saw a loss rise 236 times
+  its own drop).
 - **flags** (0.2): the strongest of the customer's own open inspection alerts: ``tamper_flag``
   1.0, ``stopped_reporting`` 0.7 (a "white screen" meter hides consumption), ``consumption_drop``
   0.5.
@@ -119,7 +123,8 @@ def suspect_score(
         lo, hi = max(0, onset - w.recent_days), onset + w.recent_days
         kwh_step = _mean(kwh[lo:onset]) - _mean(kwh[onset:hi])
         loss_step = _mean(loss[onset:hi]) - _mean(loss[lo:onset])
-        coincidence = min(1.0, max(0.0, loss_step / kwh_step)) if kwh_step > 0 else 0.0
+        ratio = loss_step / kwh_step if kwh_step > 0 else 0.0
+        coincidence = min(ratio, 1.0 / ratio) if ratio > 0 else 0.0
     drop_part = drop * (coincidence or 0.0)
 
     own = sorted(f for f in flags if f in w.flag_scores)

@@ -357,3 +357,13 @@ def test_customer_alerts_carry_the_customer_and_its_manager() -> None:
             "mgr-a",
         )
     assert run(NOON + 60) == []  # no storm
+
+
+def test_no_loss_jump_on_a_negative_loss_day() -> None:
+    # a mis-mapped customer's area swings by many points around -20 %: a mapping error, not a jump
+    days = [*area_series([-0.20] * 10, LAST - timedelta(days=1)), area_day(LAST, 1000.0, 1100.0)]
+    conditions = area_conditions(days, T)
+    assert fired(conditions, LOSS_JUMP) is None and fired(conditions, NEGATIVE_LOSS) == "minor"
+    # a day back at 0 % after negative days is judged (-1 % is not below the threshold)
+    days = [*area_series([-0.20] * 10, LAST - timedelta(days=1)), area_day(LAST, 1000.0, 1010.0)]
+    assert fired(area_conditions(days, T), LOSS_JUMP) == "major"

@@ -86,10 +86,11 @@ def test_the_parts_of_the_score_and_their_evidence() -> None:
     assert s.evidence["onset"] == (FIRST + timedelta(days=27)).isoformat()
     assert s.evidence["onset_kwh_step"] == pytest.approx(35 / 3 - 3.0)
     assert s.evidence["onset_loss_step"] == pytest.approx(48.0 - 115 / 3)
-    assert s.evidence["coincidence"] == 1.0  # the loss took up all of it (and more)
-    assert s.evidence["drop_part"] == pytest.approx(drop, abs=1e-4)
+    coincidence = (35 / 3 - 3.0) / (48.0 - 115 / 3)  # the loss rose a little more than the drop
+    assert s.evidence["coincidence"] == pytest.approx(coincidence, abs=1e-4)
+    assert s.evidence["drop_part"] == pytest.approx(drop * coincidence, abs=1e-4)
     assert s.evidence["flags"] == ["tamper_flag"] and s.evidence["flags_part"] == 1.0
-    assert s.score == pytest.approx(0.35 * -r + 0.45 * drop + 0.2 * 1.0, abs=1e-4)
+    assert s.score == pytest.approx(0.35 * -r + 0.45 * drop * coincidence + 0.2 * 1.0, abs=1e-4)
     assert s.reasons == ("negative_loss_correlation", "drop_with_loss_rise", "tamper_flag")
     # the same drop with the area's loss flat: no coincidence, no drop part
     flat = area_days([1000.0] * DAYS, [960.0 + (k % 5) for k in range(DAYS)])
