@@ -223,7 +223,7 @@ class AreaDay:
         return int(self.starts[-1]) + INTERVAL_S
 
 
-@dataclass
+@dataclass(eq=False)
 class AreaSimulation:
     """Areas, summary meters and cases over whole local days: ``days`` of them from the local
     midnight ``start`` (:func:`simulator.blocks.local_midnights`)."""
@@ -514,7 +514,9 @@ def plan_scenarios(
       (area_high_loss) or, failing one, under 8 %;
     - white_screen (event_day 10:00, to the end, ``white_screen_meters`` meters): a small
       customer (at most 2 % of its area, with 5 or more other meters there) whose missing energy
-      leaves the area's loss rate under 8 % and within 3 points of before: stopped_reporting only;
+      leaves the area's loss rate under 8 % and within 3 points of before: stopped_reporting only
+      (a day without the customer's readings is no complete day of its consumption, so no
+      consumption_drop);
     - tamper (event_day 14:00 to 15:00, every code of TAMPER_CODES): tamper_flag only.
     Raises ValueError when the population has no area fit for a case (a larger one will)."""
     totals = daily_totals(sim)

@@ -542,3 +542,17 @@ def test_simulate_areas_plans_the_cases_on_the_simulator_s_own_population(
     short = build_parser().parse_args([*argv, "--days", "3", "--bootstrap", "127.0.0.1:1"])
     assert short.func(short) == 2
     assert "--days 12 or more" in capsys.readouterr().err
+
+
+def test_a_daylight_saving_day_has_its_own_number_of_intervals_in_both_forms() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start = int(datetime(2026, 3, 28, tzinfo=berlin).timestamp())  # Sat; Sunday has 23 hours
+    pop = make_population(30, 3)
+    area_sim = AreaSimulation(pop, LoadModel(pop, 3, berlin, growth_ref=start), start, 2, 3)
+    lengths = [d.summary_kwh.shape[1] for d in area_sim.all_days()]
+    assert lengths == [96, 92]
+    blocks = [orjson.loads(m.value) for m in area_sim.messages("block", profiles=False)]
+    assert sorted({len(b["kwh"]) for b in blocks}) == [92, 96]
+    singles = sum(1 for m in area_sim.messages("single", profiles=False) if m.topic == topics.AREA_READINGS)
+    assert singles == len(area_sim.areas) * (96 + 92)
+    assert area_sim.end - area_sim.start == (96 + 92) * INTERVAL_S
