@@ -472,9 +472,11 @@ class AreaState:
         """(customers, n): member at each interval start of the day starting at ``lo``."""
         starts = lo + np.arange(n, dtype=np.int64) * self.interval_s
         member = np.zeros((len(self._ids), n), dtype=bool)
-        for r, spans in enumerate(self._spans):
-            for since, until in spans:
-                member[r] |= (starts >= since) & (starts < until)
+        flat = [(r, since, until) for r, spans in enumerate(self._spans) for since, until in spans]
+        if flat:
+            rows, since, until = (np.array(column, dtype=np.int64) for column in zip(*flat, strict=True))
+            inside = (starts[None, :] >= since[:, None]) & (starts[None, :] < until[:, None])
+            np.logical_or.at(member, rows, inside)
         return member
 
     def _summaries(self, upto: int | None = None) -> Iterator[tuple[int, _Summary]]:
@@ -541,34 +543,41 @@ class AreaState:
         """The figures of the ``count`` local days ending with ordinal ``last`` (default: the
         watermark's day), oldest first; a day without any input is an empty, incomplete day."""
         last = self._anchor(last)
-        found = {o: s.figures for o, s in self._summaries(upto=last) if o > last - count}
+        return self._figures(last, count, self._window(last, count))
+
+    def _window(self, last: int, count: int) -> dict[int, _Summary]:
+        return {o: s for o, s in self._summaries(upto=last) if o > last - count}
+
+    def _figures(self, last: int, count: int, window: dict[int, _Summary]) -> list[DayFigures]:
         return [
-            found.get(o) or _empty_day(o, self._day_intervals(o)) for o in range(last - count + 1, last + 1)
+            s.figures if (s := window.get(o)) is not None else _empty_day(o, self._day_intervals(o))
+            for o in range(last - count + 1, last + 1)
         ]
 
     def customer_days(self, last: int | None = None, count: int = D30_DAYS) -> dict[str, list[CustomerDay]]:
         """Per member customer, its ``count`` local days ending with ``last``, oldest first (a
         day without the customer as a member: 0 kWh, 0 expected)."""
         last = self._anchor(last)
-        per_day = {o: s for o, s in self._summaries(upto=last) if o > last - count}
-        out: dict[str, list[CustomerDay]] = {}
-        for r, customer in enumerate(self._ids):
-            series = []
-            for o in range(last - count + 1, last + 1):
-                s = per_day.get(o)
-                if s is None:
-                    series.append(CustomerDay(date.fromordinal(o), 0.0, 0, 0))
-                else:
-                    series.append(
-                        CustomerDay(
-                            date.fromordinal(o),
-                            float(s.cust_kwh[r]),
-                            int(s.cust_reported[r]),
-                            int(s.cust_expected[r]),
-                        )
-                    )
-            out[customer] = series
-        return out
+        per_day = self._window(last, count)
+        ordinals = range(last - count + 1, last + 1)
+        dates = [date.fromordinal(o) for o in ordinals]
+        rows = len(self._ids)
+        kwh = np.zeros((rows, count))
+        reported = np.zeros((rows, count), dtype=np.int64)
+        expected = np.zeros((rows, count), dtype=np.int64)
+        for k, o in enumerate(ordinals):
+            s = per_day.get(o)
+            if s is not None:
+                kwh[:, k], reported[:, k], expected[:, k] = s.cust_kwh, s.cust_reported, s.cust_expected
+        return {
+            customer: [
+                CustomerDay(*day)
+                for day in zip(
+                    dates, kwh[r].tolist(), reported[r].tolist(), expected[r].tolist(), strict=True
+                )
+            ]
+            for r, customer in enumerate(self._ids)
+        }
 
     def meters_last_end(self) -> dict[str, dict[str, int]]:
         """Per customer, per meter: the end of its newest interval applied (epoch s), for the
@@ -580,15 +589,15 @@ class AreaState:
     def stats_document(self, transformer_area: str, last: int | None = None) -> dict[str, Any]:
         """The ``stats.area`` document (CONTRACT.md): ``day`` (ordinal ``last``, default the
         watermark's day), ``d30`` and ``daily`` (the 30 days ending with it, oldest first)."""
-        days = self.days(last, D30_DAYS)
+        last = self._anchor(last)
+        window = self._window(last, D30_DAYS)
+        days = self._figures(last, D30_DAYS, window)
         day = days[-1]
         rows = len(self._ids)
         members, reporting = np.zeros(rows, dtype=bool), np.zeros(rows, dtype=bool)
-        first = days[0].date.toordinal()
-        for o, s in self._summaries(upto=day.date.toordinal()):
-            if o >= first:
-                members |= s.cust_expected > 0
-                reporting |= s.cust_reported > 0
+        for s in window.values():
+            members |= s.cust_expected > 0
+            reporting |= s.cust_reported > 0
         d30 = _window_sum(days, int(members.sum()), int(reporting.sum()))
         return {
             "transformer_area": transformer_area,
