@@ -190,7 +190,9 @@ class Runtime:
         self._profiles[customer_id] = None if profile is None else ProfileFacts.of(profile)
 
     def load_state(self, customer_id: str) -> LoadState:
-        raw = self.load_table.get(customer_id.encode())
+        return self._load_state(self.load_table.get(customer_id.encode()))
+
+    def _load_state(self, raw: bytes | None) -> LoadState:
         if raw is None:
             return LoadState(tz=self.tz, lateness_s=self.settings.lateness_s)
         return LoadState.from_bytes(raw, tz=self.tz, lateness_s=self.settings.lateness_s)
@@ -309,9 +311,14 @@ class Runtime:
             block = self._keep_arrears(customer_id, arrears_block(ledger, now, self.tz))
         else:
             block = self.arrears(customer_id, now)
+        if load is None:
+            raw = self.load_table.get(customer_id.encode())
+            if raw is None and not block.has_events:
+                return None  # no reading, no billing event: stats_document's None, without a state
+            load = self._load_state(raw)
         return stats_document(
             customer_id,
-            load if load is not None else self.load_state(customer_id),
+            load,
             block,
             self.profile(customer_id),
             now,

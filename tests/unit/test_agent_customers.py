@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +89,57 @@ async def test_an_unusable_profile_goes_to_the_dlq_and_the_previous_one_stays(
         ]
         assert not any(NAME.encode() in value for value in outputs)
         assert NAME not in caplog.text
+
+
+async def test_a_batch_of_profiles_is_applied_in_arrival_order(tmp_path: Path) -> None:
+    """Profiles taken together give what they gave one by one: each customer's document after
+    its profile, a set then a delete leaves no profile, the invalid one goes to the DLQ."""
+    c2 = PROFILE | {"customer_id": "c2", "tariff_class": "residential", "contract_kva": 8.0}
+    async with worker_under_test(tmp_path) as w:
+        async with w.agent("readings").test_context() as readings:
+            for cid in (b"c1", b"c2"):
+                await w.put(readings, cid, js(reading(cid.decode(), quarter_hours_ago(1), 3.0)))
+        async with w.agent("customers").test_context() as ctx:
+            await w.put_many(
+                ctx,
+                [
+                    (b"c1", js(PROFILE)),
+                    (b"c2", b"{not json"),
+                    (b"c2", js(c2)),
+                    (b"c1", None),
+                    (b"c3", js(PROFILE | {"customer_id": "c3"})),
+                ],
+            )
+        docs = w.stats()[2:]  # after the readings' two
+        assert [(d["customer_id"], d["profile_known"], d["month"]["pf_standard"]) for d in docs] == [
+            ("c1", True, 0.90),  # large industrial
+            ("c2", True, None),  # residential: no PF adjustment
+        ]  # c3: nothing known of it yet, no document
+        assert w.rt.profile("c1") is None
+        assert w.rt.profile("c2") == ProfileFacts.of(CustomerProfile.model_validate(c2))
+        assert w.dead_letter_kinds(CUSTOMERS) == ["decode"]
+        assert w.rt.counters["profiles_applied"] == 3 and w.rt.counters["profiles_deleted"] == 1
+        assert 1 <= w.rt.counters["profiles_batches"] <= 5
+
+
+async def test_a_defect_meeting_one_profile_of_a_batch_dead_letters_that_profile_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with worker_under_test(tmp_path) as w:
+        async with w.agent("readings").test_context() as readings:
+            for cid in (b"c1", b"c2"):
+                await w.put(readings, cid, js(reading(cid.decode(), quarter_hours_ago(1), 3.0)))
+        snapshot = w.rt.stats_snapshot
+
+        def failing(customer_id: str, now: datetime) -> dict[str, Any] | None:
+            if customer_id == "c1":
+                raise ZeroDivisionError("a defect")
+            return snapshot(customer_id, now)
+
+        monkeypatch.setattr(w.rt, "stats_snapshot", failing)
+        async with w.agent("customers").test_context() as ctx:
+            await w.put_many(ctx, [(b"c1", js(PROFILE)), (b"c2", js(PROFILE | {"customer_id": "c2"}))])
+        assert [d["customer_id"] for d in w.stats()[2:]] == ["c2"]
+        (dead,) = w.dead_letters(CUSTOMERS)
+        assert dead["error"] == "processing_failed" and base64.b64decode(dead["key"]) == b"c1"
+        assert w.rt.counters["processing_failed"] == 1
