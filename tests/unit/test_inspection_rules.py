@@ -367,3 +367,16 @@ def test_no_loss_jump_on_a_negative_loss_day() -> None:
     # a day back at 0 % after negative days is judged (-1 % is not below the threshold)
     days = [*area_series([-0.20] * 10, LAST - timedelta(days=1)), area_day(LAST, 1000.0, 1010.0)]
     assert fired(area_conditions(days, T), LOSS_JUMP) == "major"
+
+
+@pytest.mark.parametrize(("silent_s", "severity"), [(H4 - 1, None), (H4, None), (H4 + 1, "minor")])
+def test_stopped_reporting_at_4_hours(silent_s: int, severity: str | None) -> None:
+    assert stopped({"m1": int(NOW) - silent_s})[0] == severity
+
+
+@pytest.mark.parametrize(("reporting", "severity"), [(79, None), (80, "minor"), (81, "minor")])
+def test_stopped_reporting_at_80_percent_of_the_other_meters(reporting: int, severity: str | None) -> None:
+    severity_now, evidence = stopped(
+        {"m1": int(NOW) - 5 * 3600}, reporting=reporting, silent_others=100 - reporting
+    )
+    assert severity_now == severity and evidence["neighbours_reporting_share"] == reporting / 100
