@@ -417,8 +417,12 @@ async def pipeline_phase(
     try:
         t0 = time.perf_counter()
         await worker.wait_ready(within_s=300)
-        await wait_applied([worker], customers, within_s=3600, counter="profiles_applied")
-        print(f"{name}: ready and {customers:,} profiles applied in {time.perf_counter() - t0:,.1f} s")
+        applied = (await wait_applied([worker], customers, within_s=3600, counter="profiles_applied")).rate()
+        print(
+            f"{name}: ready and {customers:,} profiles applied in {time.perf_counter() - t0:,.1f} s "
+            f"({applied.rps:,.0f} profiles/s, {applied.cpu_us_per_reading:.1f} CPU µs a profile, "
+            "first to last applied)"
+        )
         pub_s = await publish(settings, contract.METER_READINGS, messages)
         # the bench's data is valid: a worker dead-lettering more than a few readings cannot
         # use them (e.g. a worker without the block form), and the phase fails at once
