@@ -55,6 +55,7 @@ do not depend on where the run started.
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -66,7 +67,15 @@ import numpy as np
 import orjson
 
 from schemas import topics
-from simulator.blocks import _block_value, day_curves, local_midnights
+from simulator.bad import BadConfig, ReadingDelivery
+from simulator.blocks import (
+    CollectionOptions,
+    DayCurves,
+    _block_value,
+    daily_blocks,
+    day_curves,
+    local_midnights,
+)
 from simulator.clock import INTERVAL_S, rfc3339
 from simulator.load import LoadModel
 from simulator.population import Population
@@ -432,25 +441,113 @@ class AreaSimulation:
                 "quality": day.quality[m][t],
             }
 
-    def messages(self, form: Form = "single", prefix: str = "", profiles: bool = True) -> Iterator[Message]:
+    def messages(
+        self,
+        form: Form = "single",
+        prefix: str = "",
+        profiles: bool = True,
+        singles: BadConfig | None = None,
+        collection: CollectionOptions | None = None,
+    ) -> Iterator[Message]:
         """The whole run as delivered: the ``customers`` profiles first (``profiles``), then
         day by day the summary meters' values (``area.readings``, key transformer_area) and the
         customers' meters' values (``meter.readings``, key customer_id): single readings
-        interval by interval (the areas', then the meters'), or each day's curves after it."""
+        interval by interval (the areas', then the meters'), or each day's curves after it.
+
+        ``singles`` (single form): both topics delivered as a head-end does (simulator/bad.py's
+        ReadingDelivery): a share late, a share retried (outcome ``duplicate``), and on
+        ``meter.readings`` a share of corrupted copies (outcome: the DLQ kind); the summary
+        meters get no corrupted copies (bad.py corrupts meter.readings' fields).
+        ``collection`` (block form): both topics' curves delivered as a collection run
+        (simulator/blocks.py's daily_blocks: some late, some retried, some re-sent overlapping);
+        its ``partial_share`` must be 0: nulls would change the coverage the expected outcomes
+        are planned on. Late and retried inputs carry the same intervals: the figures are those
+        of the in-order run."""
         if form not in get_args(Form):
             raise ValueError(f"form: one of {', '.join(get_args(Form))}")
+        if (singles is not None and form != "single") or (collection is not None and form != "block"):
+            raise ValueError("singles goes with the single form, collection with the block form")
+        if collection is not None and collection.partial_share:
+            raise ValueError("collection.partial_share must be 0 (nulls change the days' coverage)")
         t_area, t_read = prefix + topics.AREA_READINGS, prefix + topics.METER_READINGS
         if profiles:
             yield from self.profile_messages(prefix)
+        if form == "block":
+            yield from self._block_messages(t_area, t_read, collection)
+            return
+        meters = ReadingDelivery(singles, self.seed) if singles is not None else None
+        areas = (
+            None if singles is None else ReadingDelivery(replace(singles, bad_share=0.0), self.seed ^ 0xA4EA)
+        )
         for day in self.all_days():
-            steps = [None] if form == "block" else range(len(day.starts))
-            for t in steps:
-                areas = self.area_values(day, form) if t is None else self._area_singles(day, t)
-                for v in areas:
+            for t in range(len(day.starts)):
+                step = int(day.starts[t])
+                area_values = [(v["transformer_area"].encode(), v) for v in self._area_singles(day, t)]
+                meter_values = [(v["customer_id"].encode(), v) for v in self._meter_singles(day, t)]
+                for topic, values, delivery in ((t_area, area_values, areas), (t_read, meter_values, meters)):
+                    if delivery is None:
+                        for key, v in values:
+                            yield Message(topic, key, orjson.dumps(v), "valid")
+                        continue
+                    for key, raw, outcome in delivery.push(
+                        step, [(k, v, orjson.dumps(v)) for k, v in values]
+                    ):
+                        yield Message(topic, key, raw, outcome)
+        for topic, delivery in ((t_area, areas), (t_read, meters)):
+            if delivery is not None:
+                for key, raw, outcome in delivery.flush():
+                    yield Message(topic, key, raw, outcome)
+
+    def _block_messages(
+        self, t_area: str, t_read: str, collection: CollectionOptions | None
+    ) -> Iterator[Message]:
+        if collection is None:
+            for day in self.all_days():
+                for v in self.area_values(day, "block"):
                     yield Message(t_area, v["transformer_area"].encode(), orjson.dumps(v), "valid")
-                meters = self.meter_values(day, form) if t is None else self._meter_singles(day, t)
-                for v in meters:
+                for v in self.meter_values(day, "block"):
                     yield Message(t_read, v["customer_id"].encode(), orjson.dumps(v), "valid")
+            return
+        owners = [self.pop.customer_ids[i] for i in self.meter_customer.tolist()]
+        sums = [summary_meter_id(a) for a in self.areas]
+        previous: tuple[DayCurves, DayCurves] | None = None
+        for day in self.all_days():
+            length = len(day.starts)
+            none = np.full((len(self.areas), length), np.nan)
+            curves = (
+                DayCurves(
+                    day.start, day.summary_kwh, none, none, none, [[None] * length for _ in self.areas]
+                ),
+                DayCurves(
+                    day.start,
+                    day.kwh,
+                    day.kvarh,
+                    day.kvarh_export,
+                    day.demand_kw,
+                    [[q or None for q in row] for row in day.quality],
+                ),
+            )
+            area_blocks = daily_blocks(
+                curves[0], self.areas, sums, self.tz, self.seed ^ 0xA4EA, collection, previous and previous[0]
+            )
+            meter_blocks = daily_blocks(
+                curves[1], owners, self.meter_ids, self.tz, self.seed, collection, previous and previous[1]
+            )
+            merged = heapq.merge(
+                ((t_area, b) for b in area_blocks),
+                ((t_read, b) for b in meter_blocks),
+                key=lambda x: x[1].sent_at,
+            )
+            for topic, block in merged:
+                value = orjson.loads(block.value)
+                if all(v is None for v in value["kwh"]):
+                    continue  # a meter that read nothing sends nothing
+                raw = block.value
+                if topic == t_area:  # daily_blocks writes the owner as customer_id
+                    value["transformer_area"] = value.pop("customer_id")
+                    raw = orjson.dumps(value)
+                yield Message(topic, block.key, raw, block.outcome)
+            previous = curves
 
 
 # -- the planner -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ and every value decoding and validating as the contract's ``meter.readings``."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,8 @@ from simulator.areas import (
     plan_scenarios,
     summary_meter_id,
 )
+from simulator.bad import BadConfig
+from simulator.blocks import CollectionOptions
 from simulator.cli import options_from_args
 from simulator.clock import INTERVAL_S
 from simulator.load import LoadModel
@@ -556,3 +559,62 @@ def test_a_daylight_saving_day_has_its_own_number_of_intervals_in_both_forms() -
     singles = sum(1 for m in area_sim.messages("single", profiles=False) if m.topic == topics.AREA_READINGS)
     assert singles == len(area_sim.areas) * (96 + 92)
     assert area_sim.end - area_sim.start == (96 + 92) * INTERVAL_S
+
+
+# -- delivered as a head-end and a collection run do -------------------------------------------------
+
+
+def test_single_readings_delivered_late_retried_and_corrupted_carry_the_in_order_run(
+    window: AreaSimulation,
+) -> None:
+    faults = BadConfig(bad_share=0.02, duplicate_share=0.05, late_share=0.05, max_lateness_s=3600)
+    in_order = list(window.messages("single", profiles=False))
+    delivered = list(window.messages("single", profiles=False, singles=faults))
+    assert {m.outcome for m in in_order} == {"valid"}
+    valid = [m for m in delivered if m.outcome == "valid"]
+    assert sorted(valid) == sorted(in_order)  # every reading once, nothing else valid
+    first_seen: dict[bytes, int] = {}
+    for k, m in enumerate(delivered):
+        if m.outcome == "valid":
+            first_seen.setdefault(m.value, k)
+        elif m.outcome == "duplicate":  # a byte copy of a reading already delivered
+            assert m.value in first_seen
+    counts: dict[tuple[str, str], int] = {}
+    for m in delivered:
+        counts[(m.topic, m.outcome)] = counts.get((m.topic, m.outcome), 0) + 1
+    assert counts.get((topics.AREA_READINGS, "duplicate"), 0) > 0
+    assert counts.get((topics.METER_READINGS, "duplicate"), 0) > 0
+    assert {o for t, o in counts if t == topics.AREA_READINGS} == {"valid", "duplicate"}  # no garbage
+    assert {o for t, o in counts if t == topics.METER_READINGS} - {"valid", "duplicate"}  # some garbage
+    for topic in (topics.AREA_READINGS, topics.METER_READINGS):  # some arrive after newer ones
+        order = [orjson.loads(m.value)["ts"] for m in delivered if m.topic == topic and m.outcome == "valid"]
+        stamps = [datetime.fromisoformat(ts).timestamp() for ts in order]
+        assert any(b < a for a, b in pairwise(stamps)), topic
+
+
+def test_blocks_delivered_as_a_collection_run_carry_the_in_order_intervals(window: AreaSimulation) -> None:
+    run = CollectionOptions(late_share=0.3, retry_share=0.3, overlap_share=0.3, partial_share=0.0)
+    in_order = list(window.messages("block", profiles=False))
+    delivered = list(window.messages("block", profiles=False, collection=run))
+
+    def intervals(messages: list[Message]) -> set[tuple[str, tuple[str, str, str, float]]]:
+        return {(m.topic, row) for m in messages for row in expand(orjson.loads(m.value))}
+
+    assert intervals(delivered) == intervals(in_order)
+    for topic in (topics.AREA_READINGS, topics.METER_READINGS):
+        mine = [m for m in delivered if m.topic == topic]
+        assert any(m.outcome == "duplicate" for m in mine), topic
+        assert len({orjson.loads(m.value)["start"] for m in mine}) > 2, topic  # overlapping re-sends
+        for m in mine:
+            value = orjson.loads(m.value)
+            assert (
+                m.key
+                == (
+                    value["transformer_area"] if topic == topics.AREA_READINGS else value["customer_id"]
+                ).encode()
+            )
+            assert None not in value["kwh"] or topic == topics.METER_READINGS
+    with pytest.raises(ValueError, match="partial_share"):
+        next(window.messages("block", collection=CollectionOptions()))
+    with pytest.raises(ValueError, match="single form"):
+        next(window.messages("block", singles=BadConfig()))
