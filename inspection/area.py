@@ -359,7 +359,8 @@ class AreaState:
             if begin > watermark:
                 watermark = begin
                 self.watermark = begin
-                self._seal(begin - self.lateness_s)
+                if self._seal(begin - self.lateness_s) and customer_id is not None:
+                    row = self._index.get(customer_id)  # departed customers' rows went: renumbered
             elif begin < watermark - self.lateness_s:
                 result.statuses[k], result.reasons[k] = LATE, LATE
                 continue
@@ -420,9 +421,10 @@ class AreaState:
 
     # ------------------------------------------------------------------ sealing, compaction
 
-    def _seal(self, cutoff: int) -> None:
+    def _seal(self, cutoff: int) -> bool:
         """Seal the open days that end at or before ``cutoff`` (nothing can reach them), drop the
-        days beyond the kept ones and the customers that left before the oldest kept day."""
+        days beyond the kept ones and the customers that left before the oldest kept day;
+        returns whether customer rows were renumbered."""
         ordinals = sorted(self._days)
         to_seal = [
             o
@@ -450,6 +452,8 @@ class AreaState:
             keep = [r for r in range(len(self._ids)) if any(hi > oldest_lo for _, hi in self._spans[r])]
             if len(keep) < len(self._ids):
                 self._keep_rows(keep)
+                return True
+        return False
 
     def _keep_rows(self, keep: list[int]) -> None:
         self._ids = [self._ids[r] for r in keep]

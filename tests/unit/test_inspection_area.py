@@ -461,3 +461,15 @@ def test_departed_customers_leave_the_record_after_the_kept_days() -> None:
     assert "c2" in state.customers
     state.apply_supply(lo + 36 * 86400, [1.0])
     assert state.customers == ["c1"]
+
+
+def test_a_reading_that_drops_a_departed_customer_lands_in_its_own_row() -> None:
+    state, lo = small_area()  # c1 (row 0), c2 (row 1)
+    state.leave("c1", lo + 3600)
+    state.apply_supply(lo, [1.0])
+    later = lo + 40 * 86400
+    # c2's block moves the watermark 40 days on: c1 leaves the record, c2 becomes row 0
+    assert state.apply_customer("c2", "m2", later, [2.0, 3.0]).statuses == ["applied", "applied"]
+    assert state.customers == ["c2"]
+    (day,) = state.customer_days(count=1)["c2"]
+    assert (day.kwh, day.reported) == (5.0, 2)
