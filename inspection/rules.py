@@ -44,7 +44,10 @@ Choices made here, documented:
 - **tamper_flag** stays open while a tamper code was seen within ``tamper_keep_s`` (30 days,
   an inspection round), then resolves; a new tamper reading re-publishes it (evidence).
 - **History** (``timing.recent_s``, 7 days, as the credit alerts): a judged day that ended before
-  ``now - recent_s`` publishes nothing (a load of old data opens no alert).
+  ``now - recent_s`` publishes nothing (a load of old data opens no alert); neither does a drop
+  that ended before it, a tamper code older than it, or a meter silent since before it (also a
+  meter replaced long ago: it is remembered while its readings are in the kept days; one
+  replaced within the horizon reads as stopped until then, the replacement is not known here).
 
 The life cycle is the credit alerts' (``alerts.credit_rules.decide``: holds, flapping, evidence
 refresh), with ``alert_id = inspection:<customer or area>:<rule>`` (``INSPECTION_CUSTOMER``,
@@ -525,19 +528,26 @@ def evaluate_customer(
         newest = date.fromisoformat(drop[1]["dates"][-1])
         if _day_end(newest, tz) < now - timing.recent_s:
             drop = (None, drop[1])  # history: a drop that ended before the horizon opens nothing
+    horizon = now - timing.recent_s
+    silent_open = is_open(held.published.get(STOPPED_REPORTING))
+    # a meter silent since before the horizon (history, or a meter replaced long ago) opens nothing
+    meters = {m: end for m, end in inputs.meters.items() if silent_open or end >= horizon}
+    tamper = inputs.tamper
+    if tamper is not None and tamper.interval_end < horizon and not is_open(held.published.get(TAMPER_FLAG)):
+        tamper = None  # a tamper code in loaded history opens nothing
     conditions: Conditions = {
         CONSUMPTION_DROP: drop,
         STOPPED_REPORTING: stopped_reporting(
-            inputs.meters,
+            meters,
             other_meters,
             supply_end,
             now,
             importance=inputs.importance,
             tariff_class=inputs.tariff_class,
-            already_open=is_open(held.published.get(STOPPED_REPORTING)),
+            already_open=silent_open,
             t=thresholds,
         ),
-        TAMPER_FLAG: tamper_flag(inputs.tamper, now, thresholds),
+        TAMPER_FLAG: tamper_flag(tamper, now, thresholds),
     }
     return _evaluate(
         customer_id,

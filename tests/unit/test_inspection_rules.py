@@ -380,3 +380,50 @@ def test_stopped_reporting_at_80_percent_of_the_other_meters(reporting: int, sev
         {"m1": int(NOW) - 5 * 3600}, reporting=reporting, silent_others=100 - reporting
     )
     assert severity_now == severity and evidence["neighbours_reporting_share"] == reporting / 100
+
+
+def test_a_silent_meter_or_a_tamper_code_from_before_the_horizon_opens_nothing() -> None:
+    held = CustomerAlerts()
+    old = int(NOON - TIMING.recent_s) - 900
+    inputs = CustomerInputs(
+        days=customer_series([10.0] * 33),
+        meters={"m1": old, "m2": int(NOON) - 900},
+        tamper=TamperSeen("m1", old, ("tamper",)),
+        manager_id="mgr-a",
+    )
+    area = area_series([0.04] * 33)
+    others = [int(NOON) - 900] * 9
+    for now in (NOON, NOON + 30, NOON + 60):
+        evaluation = evaluate_customer(
+            "C1", inputs, area, others, int(NOON) - 900, held, now, ts="t", thresholds=T, timing=TIMING
+        )
+        assert evaluation.messages == []
+    # the same inputs within the horizon open both
+    recent = CustomerInputs(
+        days=inputs.days,
+        meters={"m1": int(NOON) - 5 * 3600},
+        tamper=TamperSeen("m1", int(NOON) - 5 * 3600, ("tamper",)),
+    )
+    for now in (NOON, NOON + 30):
+        evaluation = evaluate_customer(
+            "C1", recent, area, others, int(NOON) - 900, held, now, ts="t", thresholds=T, timing=TIMING
+        )
+    assert {m["rule"] for m in evaluation.messages} == {STOPPED_REPORTING, TAMPER_FLAG}
+
+
+def test_a_consumption_drop_that_ended_before_the_horizon_opens_nothing() -> None:
+    inputs = CustomerInputs(days=customer_series([10.0] * 30 + [2.0] * 3), meters={})
+    area = area_series([0.04] * 33)
+    end_of_last = datetime(2027, 2, 11, 0, 0, tzinfo=DEFAULT_TZ).timestamp()
+
+    def opened(now: float) -> list[str]:
+        held = CustomerAlerts()
+        messages: list[dict[str, Any]] = []
+        for t in (now, now + 30):
+            messages += evaluate_customer(
+                "C1", inputs, area, [], None, held, t, ts="t", thresholds=T, timing=TIMING
+            ).messages
+        return [m["rule"] for m in messages]
+
+    assert opened(end_of_last + TIMING.recent_s - 30) == [CONSUMPTION_DROP]
+    assert opened(end_of_last + TIMING.recent_s + 1) == []
