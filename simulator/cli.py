@@ -55,8 +55,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="transformer areas (issue 13, simulator/areas.py): the customers, their meters with the "
         "inspection cases (theft, white screen, tamper, wrong area, holidays) and the areas' summary "
-        "meters on area.readings, whole local days (--days 12 or more; daily curves with --blocks); "
-        "no billing, outages or bad messages; the summary lists the cases and their expected alerts",
+        "meters on area.readings, whole local days (--days 12 or more; daily curves with --blocks, "
+        "without partly missing days); late, duplicate and bad shares as above (no bad summary-meter "
+        "readings); no billing or outages; the summary lists the cases and their expected alerts",
     )
     p.set_defaults(func=main)
     return p

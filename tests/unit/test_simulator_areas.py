@@ -8,8 +8,9 @@ and every value decoding and validating as the contract's ``meter.readings``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from gridpulse.cli import build_parser
 from schemas import topics
 from schemas.blocks import ReadingBlock, decode_reading
 from schemas.validation import check_block, check_reading
-from simulator.area_run import area_simulation
+from simulator.area_run import area_messages, area_simulation
 from simulator.areas import (
     TAMPER_CODES,
     AreaDay,
@@ -529,6 +530,19 @@ def test_a_scenario_describes_itself_with_its_expected_outcome(plan: list[Scenar
 # -- gridpulse simulate --areas -----------------------------------------------------------------
 
 
+def parse_blocks(messages: Iterator[Message]) -> list[tuple[str, list[float | None]]]:
+    """(topic, kwh list) of the first day's blocks of a stream (profiles skipped)."""
+    out = []
+    for m in messages:
+        if m.topic == topics.CUSTOMERS:
+            continue
+        value = orjson.loads(m.value)
+        if value["start"] != "2026-03-02T00:00:00+08:00":
+            break
+        out.append((m.topic, value["kwh"]))
+    return out
+
+
 def test_simulate_areas_plans_the_cases_on_the_simulator_s_own_population(
     sim: AreaSimulation, plan: list[Scenario], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -541,6 +555,16 @@ def test_simulate_areas_plans_the_cases_on_the_simulator_s_own_population(
     assert ours_plan == plan
     first = [m for m, _ in zip(ours.messages("single"), range(N + 2_000), strict=False)]
     assert first == [m for m, _ in zip(sim.messages("single"), range(N + 2_000), strict=False)]
+    # delivered with the options' shares: late, retried, and bad copies of meter readings only
+    delivered = list(islice(area_messages(ours, options_from_args(args)), N + 60_000))
+    outcomes = {(m.topic, m.outcome) for m in delivered}
+    assert {(topics.AREA_READINGS, "duplicate"), (topics.METER_READINGS, "duplicate")} <= outcomes
+    assert {o for t, o in outcomes if t == topics.AREA_READINGS} == {"valid", "duplicate"}
+    assert {o for t, o in outcomes if t == topics.METER_READINGS} > {"valid", "duplicate"}
+    blocks = parse_blocks(
+        area_messages(ours, options_from_args(build_parser().parse_args([*argv, "--blocks"])))
+    )
+    assert blocks and all(None not in kwh for topic, kwh in blocks if topic == topics.AREA_READINGS)
     # too short a run for the cases: a usage error before any Kafka connection
     short = build_parser().parse_args([*argv, "--days", "3", "--bootstrap", "127.0.0.1:1"])
     assert short.func(short) == 2
