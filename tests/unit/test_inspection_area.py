@@ -473,3 +473,51 @@ def test_a_reading_that_drops_a_departed_customer_lands_in_its_own_row() -> None
     assert state.customers == ["c2"]
     (day,) = state.customer_days(count=1)["c2"]
     assert (day.kwh, day.reported) == (5.0, 2)
+
+
+def test_blocks_and_the_same_intervals_as_single_readings_give_the_same_record() -> None:
+    deliveries, spans = random_area(5, SHANGHAI, date(2026, 12, 1), 3)
+    singles: list[tuple[Any, ...]] = []
+    for delivery in deliveries:
+        start, values = delivery[-2], delivery[-1]
+        singles += [(*delivery[:-2], start + j * Q, [v]) for j, v in enumerate(values) if v is not None]
+
+    def fed(items: list[tuple[Any, ...]]) -> AreaState:
+        state = AreaState(SHANGHAI)
+        for customer, periods in spans.items():
+            for since, until in periods:
+                state.join(customer, since)
+                if until < 1 << 62:
+                    state.leave(customer, until)
+        apply_all(state, items)
+        return state
+
+    assert fed(deliveries).to_bytes() == fed(singles).to_bytes()
+
+
+def test_the_figures_do_not_depend_on_the_arrival_order_within_the_lateness() -> None:
+    lo = midnight(date(2026, 12, 1), SHANGHAI)
+    rng = random.Random(11)
+    items: list[tuple[Any, ...]] = [("supply", lo + j * Q, [rng.uniform(5, 9)]) for j in range(192)]
+    for c in ("c1", "c2", "c3"):
+        for m in (f"{c}a", f"{c}b"):
+            items += [
+                ("customer", c, m, lo + j * Q, [rng.uniform(0, 2)]) for j in range(192) if rng.random() > 0.02
+            ]
+    results = []
+    for seed in range(3):
+        rng.seed(seed)
+        shuffled = list(items)
+        rng.shuffle(shuffled)
+        state = AreaState(SHANGHAI)
+        for c in ("c1", "c2", "c3"):
+            state.join(c, lo)
+        assert apply_all(state, shuffled) == {"applied": len(items)}
+        last = date(2026, 12, 2).toordinal()
+        results.append(
+            [(d.supplied_kwh, d.consumed_kwh, d.reported, d.complete) for d in state.days(last, 2)]
+        )
+    for figures in results[1:]:
+        for got, want in zip(figures, results[0], strict=True):
+            assert got[2:] == want[2:]
+            assert got[0] == pytest.approx(want[0], rel=1e-12) and got[1] == pytest.approx(want[1], rel=1e-12)
