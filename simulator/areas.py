@@ -92,6 +92,7 @@ NEGATIVE_LOSS = -0.01  # area_negative_loss: below it
 JUMP = 0.05  # area_loss_jump: above the trailing 30-day median by more
 DROP = 0.40  # consumption_drop: daily kWh below this share of the trailing median ...
 DROP_DAYS = 3  # ... for this many consecutive complete days
+MARGIN = 0.02  # the planner keeps every planned loss rate this far from a threshold
 
 
 def summary_meter_id(area: str) -> str:
@@ -648,7 +649,11 @@ def plan_scenarios(
             continue
         r = rate(a, np.zeros(n_days), np.where(after, theft_share * kwh[i], 0.0))
         before_max = float(r[~after].max())
-        if r[after].min() >= 0.12 and before_max <= 0.08 and r[after].min() - before_max >= 0.07:
+        if (
+            r[after].min() >= HIGH_LOSS + MARGIN
+            and before_max <= HIGH_LOSS - MARGIN
+            and r[after].min() - before_max >= JUMP + MARGIN
+        ):
             key = (float(share[i, after].min()), -i, a)
             best = key if best is None or key > best else best
     if best is None:
@@ -704,14 +709,14 @@ def plan_scenarios(
         if a in used or members[a] < 3 or share[i].min() < 0.15:
             continue
         ra = _rates((area_kwh[a] - kwh[i]) * (1 + loss[a]), area_kwh[a])
-        if not ra.max() <= -0.02:  # (NaN: a day without supply fails it too)
+        if not ra.max() <= NEGATIVE_LOSS - MARGIN / 2:  # (NaN: a day without supply fails it too)
             continue
         for high in (True, False):
             for b in range(n_areas):
                 if b == a or b in used or members[b] == 0:
                     continue
                 rb = rate(b, kwh[i], np.zeros(n_days))
-                if (high and rb.min() >= 0.12) or (not high and rb.max() <= 0.08):
+                if (high and rb.min() >= HIGH_LOSS + MARGIN) or (not high and rb.max() <= HIGH_LOSS - MARGIN):
                     wrong = (i, b, ("area_high_loss",) if high else ())
                     break
             if wrong:
@@ -747,7 +752,7 @@ def plan_scenarios(
             continue
         r = rate(a, np.zeros(n_days), np.where(after, kwh[i], 0.0))
         base = rate(a, np.zeros(n_days), np.zeros(n_days))
-        if r.max() <= 0.08 and (r - base).max() <= 0.03:
+        if r.max() <= HIGH_LOSS - MARGIN and (r - base).max() <= JUMP - MARGIN:
             silent = i
             break
     if silent is None:
