@@ -29,8 +29,8 @@ Choices made here, documented:
   (``loss_rate_net``) when ``judge_with_estimate`` (default), so a complete day's 1-2 % of missing
   intervals does not read as loss; the metered rate is in the evidence too.
 - **area_loss_jump** is not judged on a negative-loss day: with a customer mapped to the wrong
-  area the rate measures the mapping error, and its swings (that customer's weekend) are not
-  loss jumps (seen on the simulated wrong-area case: -1,890 % +- 60 points from day to day).
+  area the rate measures the mapping error, and its swings are not loss jumps (the simulated
+  wrong-area case: about -1,900 %, moving by tens of points from day to day).
 - **Trailing medians** (jump, drop) use the complete days among the 30 before the judged days,
   and need at least ``min_trailing_days`` (7) of them; a customer's median must be above
   ``drop_median_floor_kwh`` (1 kWh a day: an empty flat's standby is not a "drop").
@@ -50,9 +50,9 @@ Choices made here, documented:
   replaced within the horizon reads as stopped until then, the replacement is not known here).
 
 The life cycle is the credit alerts' (``alerts.credit_rules.decide``: holds, flapping, evidence
-refresh), with ``alert_id = inspection:<customer or area>:<rule>`` (``INSPECTION_CUSTOMER``,
-``INSPECTION_AREA``). Area alerts carry ``suspects`` (``inspection.suspects``), most suspicious
-first, and ``manager_ids`` (their managers); no customer name anywhere.
+refresh), with ``alert_id = inspection:<customer or area>:<rule>`` (``inspection_kind``). Area
+alerts carry ``suspects`` (``inspection.suspects``), most suspicious first, and ``manager_ids``
+(their managers); no customer name anywhere.
 """
 
 from __future__ import annotations
