@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from inspection.area import COMPLETE_COVERAGE, NOT_MEMBER, AreaState, DayFigures
+from inspection.area import _HEAD, COMPLETE_COVERAGE, NOT_MEMBER, AreaState, DayFigures
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Q = 900
+_HEAD_SIZE = _HEAD.size
 
 
 def midnight(day: date, tz: ZoneInfo) -> int:
@@ -438,16 +439,20 @@ def test_the_record_round_trips_and_stays_small() -> None:
         for c in range(1, 100):
             state.apply_customer(f"c{c}", f"m{c}", start, [2.9] * 96)
     data = state.to_bytes()
-    assert data[:4] == b"GPA\x01"
+    assert data[:4] == b"GPA\x02"
     restored = AreaState.from_bytes(data, SHANGHAI)
     assert restored.to_bytes() == data
     assert restored.stats_document("A") == state.stats_document("A")
     assert restored.meters_last_end() == state.meters_last_end()
-    # 99 customers: 3 open days of detail (~9 bytes a customer-interval) and 32 sealed days
-    # (6 bytes a customer-day) stay well under 1 MB
-    assert len(data) < 3 * 99 * 96 * 9 + 32 * (99 * 6 + 100) + 99 * 60 + 3 * 96 * 8 + 200
+    # 99 customers of one meter: 3 open days of detail (int16 kWh and a mask bit a
+    # customer-interval: 204 bytes and a group byte a customer-day, 4 for its row), 32 sealed
+    # days (6 bytes a customer-day, 60 for the figures), ~50 bytes a customer's id, spans, meter
+    open_days = 3 * (99 * (96 * 2 + 12 + 1 + 4) + 96 * 8 + 29)
+    sealed = 32 * (99 * 6 + 60 + 13)
+    assert len(data) <= _HEAD_SIZE + open_days + sealed + 99 * 50
+    assert len(data) < 120_000
     with pytest.raises(ValueError, match="version"):
-        AreaState.from_bytes(b"GPA\x02" + data[4:])
+        AreaState.from_bytes(b"GPA\x01" + data[4:])
     with pytest.raises(ValueError, match="truncated"):
         AreaState.from_bytes(data[:-1])
     with pytest.raises(ValueError, match="not an AreaState"):
@@ -521,3 +526,29 @@ def test_the_figures_do_not_depend_on_the_arrival_order_within_the_lateness() ->
         for got, want in zip(figures, results[0], strict=True):
             assert got[2:] == want[2:]
             assert got[0] == pytest.approx(want[0], rel=1e-12) and got[1] == pytest.approx(want[1], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("values", "meters"),
+    [
+        ([1.2345] * 96, 1),  # 4 decimals, small: int16
+        ([4321.5] * 96, 1),  # 4 decimals, large: int32
+        ([1 / 3] * 96, 1),  # not 4 decimals: float64
+        ([1e6 + 0.5] * 96, 1),  # beyond int32 at 0.1 Wh: float64
+        ([0.1] * 96, 2),  # two meters: a mask byte a cell
+    ],
+)
+def test_open_day_cells_round_trip_exactly_in_every_encoding(values: list[float], meters: int) -> None:
+    state, lo = small_area()
+    values = list(values)
+    values[5] = 0.0
+    for m in range(meters):
+        state.apply_customer("c1", f"m{m}", lo, values[:50] + [None] * 46)
+    state.apply_customer("c2", "mx", lo, [0.7] * 96)
+    data = state.to_bytes()
+    restored = AreaState.from_bytes(data)
+    assert restored.to_bytes() == data
+    assert restored.customer_days(count=1) == state.customer_days(count=1)
+    assert restored.days(count=1) == state.days(count=1)
+    # the restored state dedups as the original: every interval is already there
+    assert restored.apply_customer("c1", "m0", lo, values[:50]).count("duplicate") == 50
