@@ -639,8 +639,9 @@ class AreaState:
     def to_bytes(self) -> bytes:
         """The record: `_HEAD`, then per customer row its id, membership spans, meters and their
         newest interval ends, then per day (oldest first) either the open detail (summary meter
-        float64 per interval; the rows with readings: their index, kWh float64 and meter masks
-        uint8 per interval) or the sealed figures and per-row totals; little-endian throughout."""
+        float64 per interval; the rows with readings: their index and their kWh and meter masks
+        per interval, `_encode_cells`) or the sealed figures and per-row totals; little-endian
+        throughout."""
         parts: list[bytes] = []
         for r, customer in enumerate(self._ids):
             cid = customer.encode()
