@@ -427,3 +427,24 @@ def test_a_consumption_drop_that_ended_before_the_horizon_opens_nothing() -> Non
 
     assert opened(end_of_last + TIMING.recent_s - 30) == [CONSUMPTION_DROP]
     assert opened(end_of_last + TIMING.recent_s + 1) == []
+
+
+def test_an_open_area_alert_is_published_again_when_its_top_suspects_change() -> None:
+    held = CustomerAlerts()
+    days = [area_day(LAST, 1000.0, 850.0)]
+
+    def run(suspects: list[Suspect], now: float) -> list[dict[str, Any]]:
+        evaluation = evaluate_area(
+            "A1", days, suspects, held, now, ts="2027-02-11T00:00:00+08:00", thresholds=T, timing=TIMING
+        )
+        publish(held, evaluation.messages)
+        return evaluation.messages
+
+    run(SUSPECTS, NOON)
+    assert [m["status"] for m in run(SUSPECTS, NOON + 30)] == ["open"]
+    reordered = [SUSPECTS[1], SUSPECTS[0], SUSPECTS[2]]  # C2, C7, C3
+    assert run(reordered, NOON + 60) != []
+    again = held.published[HIGH_LOSS]
+    assert again["status"] == "open" and [s["customer_id"] for s in again["suspects"]] == ["C2", "C7", "C3"]
+    new_scores = [Suspect(s.customer_id, s.score / 2, s.reasons, s.evidence, s.manager_id) for s in reordered]
+    assert run(new_scores, NOON + 90) == []  # same top suspects, other scores: not news
