@@ -128,7 +128,7 @@ class CustomerNode:
     def from_profile(cls, p: CustomerProfile) -> CustomerNode:
         # repeated values are one object for all customers (a frozenset alone is 216 B)
         return cls(
-            customer_id=p.customer_id,
+            customer_id=shared(p.customer_id),
             importance=shared(p.importance),
             feeders=shared(frozenset(shared(f) for f in p.feeders)),
             transformer_area=shared(p.transformer_area),

@@ -1,6 +1,8 @@
 """One object for equal values held per customer (profiles' categories, voltages, tariffs,
-feeder lists): a worker keeps a few fields of every customer's profile in its caches and views,
-and most of those values repeat across customers. Strings are interned; floats and tuples or
+feeder lists, and the customer ids): a worker keeps a few fields of every customer's profile in
+its caches and views, and most of those values repeat across customers; each of its
+per-customer structures is keyed by the customer id, which would otherwise be a string of its
+own in each (decoded from a different message). Strings are interned; floats and tuples or
 frozensets of strings are the first equal one seen, up to :data:`SHARED_VALUES_KEPT` distinct
 values of each kind (past that, values are kept per customer, as without sharing)."""
 

@@ -177,7 +177,7 @@ class Runtime:
         except KeyError:
             raw = self.profile_table.get(customer_id.encode())
             p = ProfileFacts.of(CustomerProfile.model_validate_json(raw)) if raw else None
-            self._profiles[customer_id] = p
+            self._profiles[shared(customer_id)] = p
             return p
 
     def set_profile(self, event: faust.EventT, customer_id: str, profile: CustomerProfile | None) -> None:
@@ -187,7 +187,7 @@ class Runtime:
                 self.profile_table.pop(key, None)
             else:
                 self.profile_table[key] = profile.model_dump_json().encode()
-        self._profiles[customer_id] = None if profile is None else ProfileFacts.of(profile)
+        self._profiles[shared(customer_id)] = None if profile is None else ProfileFacts.of(profile)
 
     def load_state(self, customer_id: str) -> LoadState:
         return self._load_state(self.load_table.get(customer_id.encode()))
@@ -221,7 +221,7 @@ class Runtime:
 
     def _keep_arrears(self, customer_id: str, block: ArrearsBlock) -> ArrearsBlock:
         if not block.has_events:
-            self._no_billing.add(customer_id)
+            self._no_billing.add(shared(customer_id))
             self._arrears_blocks.pop(customer_id, None)
             return block
         self._arrears_blocks[customer_id] = block

@@ -56,6 +56,7 @@ from alerts.outage_impact import (
 )
 from schemas.codec import DecodeError, decode_keyed
 from schemas.models import OutageAlert, OutageEvent, ReliabilityIndices
+from schemas.shared import shared
 from schemas.topics import CUSTOMERS, GRID_OUTAGES, STATS_CUSTOMER
 from schemas.validation import ProfileChange, profile_record
 from streams.agents.scoring import as_of_ts
@@ -101,7 +102,7 @@ class OutageView:
             return False
         try:
             doc = orjson.loads(value)
-            cid = str(doc["customer_id"])
+            cid = shared(str(doc["customer_id"]))
             estimate = LoadEstimate.from_stats(doc)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
             return False  # written by gridpulse only
@@ -116,7 +117,7 @@ class OutageView:
 
     def put_own(self, doc: Mapping[str, Any]) -> None:
         """A stats document this worker has just published (the newest there is)."""
-        cid = str(doc["customer_id"])
+        cid = shared(str(doc["customer_id"]))
         estimate = LoadEstimate.from_stats(doc)
         self._own_as_of[cid] = as_of_ts(doc)
         if estimate is not None:

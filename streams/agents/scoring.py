@@ -193,7 +193,7 @@ class PopulationView:
             return False
         try:
             doc = orjson.loads(value)
-            cid = str(doc["customer_id"])
+            cid = shared(str(doc["customer_id"]))
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return False  # not ours to judge: the topic is written by gridpulse only
         held = self._stats.get(cid)
@@ -204,7 +204,7 @@ class PopulationView:
 
     def put_own(self, doc: Mapping[str, Any]) -> None:
         """A document this worker has just published (it is the newest there is)."""
-        self._stats[str(doc["customer_id"])] = (as_of_ts(doc), dumps_kept(trim_stats(doc)))
+        self._stats[shared(str(doc["customer_id"]))] = (as_of_ts(doc), dumps_kept(trim_stats(doc)))
 
     def apply_profile_message(self, key: bytes | None, value: bytes | None) -> bool:
         """A ``customers`` record: the customers agent's rules (``profile_record``), without the
@@ -215,7 +215,7 @@ class PopulationView:
         if change.profile is None:
             self._profiles.pop(change.customer_id, None)
         else:
-            self._profiles[change.customer_id] = scoring_terms(change.profile)
+            self._profiles[shared(change.customer_id)] = scoring_terms(change.profile)
         return True
 
     def stats(self, customer_id: str) -> dict[str, Any] | None:
@@ -276,7 +276,7 @@ def changed_scores(scores: Iterable[dict[str, Any]], published: dict[str, bytes]
         cid = score["customer_id"]
         digest = score_digest(score)
         if published.get(cid) != digest:
-            published[cid] = digest
+            published[shared(cid)] = digest
             out.append(score)
     return out
 

@@ -21,6 +21,7 @@ from schemas.models import CustomerProfile, MeterReading
 from schemas.shared import shared
 from scoring.config import ModelConfig
 from scoring.model import run_population
+from streams.agents.outages import OutageView
 from streams.agents.scoring import PopulationView, score_against, trim_profile
 from streams.runtime import ProfileFacts
 from tests.samples import PROFILE, reading
@@ -165,3 +166,23 @@ def test_the_views_share_the_repeated_values() -> None:
         p = CustomerProfile(customer_id="z", voltage_kv=v)
         view.apply_profile_message(b"z", p.model_dump_json().encode())
         assert str(view.profile("z")["voltage_kv"]) == str(v)  # type: ignore[index]
+
+
+def test_the_views_key_their_customers_by_one_string() -> None:
+    """Each view decodes the customer id from its own message: the keys are one object."""
+    p = CustomerProfile.model_validate(PROFILE | {"customer_id": "C-shared-1"})
+    doc = {"customer_id": "".join(["C-shared-", "1"]), "d30": {"avg_kw": 2.0}}
+    scoring = PopulationView()
+    scoring.apply_profile_message(b"C-shared-1", p.model_dump_json().encode())
+    scoring.put_own(doc)
+    outage = OutageView("c", "s", "o")
+    outage.apply_profile_message(b"C-shared-1", p.model_dump_json().encode())
+    outage.put_own(dict(doc, customer_id="".join(["C-shared-", "1"])))
+    keys = [
+        *scoring._profiles,
+        *scoring._stats,
+        *outage.topology.customers,
+        *outage.est_kw,
+        *outage.topology.on_feeder("F101"),
+    ]
+    assert len(keys) == 5 and all(k is keys[0] for k in keys)
