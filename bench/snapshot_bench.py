@@ -8,6 +8,9 @@ decode and encode beside them), on a bench-size and a production-size state.
 - production: a customer after 26 months of consumption and then 35 days of 15-minute readings
   of one meter (bench.run's `full_state_bytes` state; every day and month row present).
 
+``--parts`` adds the snapshot's main parts (private helpers of metering/load.py): the 24-hour
+profile over the 30 days, the day/7-day/30-day totals, and the 26 months with year-over-year.
+
 Each figure is the lowest of ``--repeat`` runs of ``--calls`` calls, in CPU time of this process
 (`time.process_time`), so other load on the machine costs less than in wall time; still run it
 under ``flock /tmp/gp/bench.lock`` beside other benchmarks.
@@ -24,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from metering.load import LoadState
+from metering import load as load_module
+from metering.load import D30_DAYS, PROJECTION_DAYS, LoadState
 from metering.stats import NO_BILLING, stats_document
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -68,6 +72,26 @@ def cpu_us(fn: Callable[[], Any], calls: int, repeat: int) -> float:
     return best / calls * 1e6
 
 
+def parts(state: LoadState, calls: int, repeat: int) -> dict[str, float]:
+    assert state.watermark is not None
+    newest = state._cal.span_of(state.watermark)
+    days, day = state._days, newest.ordinal
+
+    def totals() -> Any:
+        week = days.totals(day, PROJECTION_DAYS)
+        return days.totals(day, 1), days.totals(day, D30_DAYS, week, PROJECTION_DAYS)
+
+    def months() -> Any:
+        monthly = state._monthly_kwh(newest.month)
+        return load_module._yoy_rate(monthly), load_module._yoy_kwh(monthly)
+
+    return {
+        "hourly_us": cpu_us(lambda: days.hourly(day, D30_DAYS), calls, repeat),
+        "day_week_d30_totals_us": cpu_us(totals, calls, repeat),
+        "months_yoy_us": cpu_us(months, calls, repeat),
+    }
+
+
 def measure(state: LoadState, calls: int, repeat: int) -> dict[str, float]:
     raw = state.to_bytes()
     assert state.data_end is not None
@@ -93,9 +117,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--parts", action="store_true", help="also time the snapshot's main parts")
     args = ap.parse_args()
     for name, state in (("bench", bench_state()), ("production", production_state())):
         figures = measure(state, args.calls, args.repeat)
+        if args.parts:
+            figures |= parts(state, args.calls, args.repeat)
         print(name, " ".join(f"{k}={v:.1f}" for k, v in figures.items()), flush=True)
 
 
