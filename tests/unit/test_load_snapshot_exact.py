@@ -7,6 +7,10 @@ here as `_slice_hourly`), after random sequences of single readings, blocks, lat
 duplicates, day and month rolls, DST days, jumps, seeded history, compaction and record round
 trips, and against the snapshots that the code before the change (5337e1c) published for a
 version-3 record it wrote.
+
+(Python 3.11's ``sum`` adds floats one after the other; 3.12 made it compensated, under which
+`_slice_hourly` and 5337e1c's numbers would differ from the accumulate in the last bits: these
+tests would say so.)
 """
 
 from __future__ import annotations
