@@ -1,5 +1,9 @@
 """The block form of ``meter.readings``: consecutive intervals of one meter in one value.
 
+``area.readings`` (the transformer areas' summary meters) carries the same two forms with
+``transformer_area`` in place of ``customer_id`` (:data:`AREA_READINGS`,
+:func:`decode_area_reading`): everything below applies to it, field for field.
+
 Both forms share the topic (docs/CONTRACT.md, "Block form"): a value with ``start`` and a
 list-valued ``kwh`` is a block. :func:`decode_reading` tells them apart and decodes either;
 a block whose every entry is fine (the usual case) is read into plain lists in one pass over
@@ -42,7 +46,15 @@ from schemas.codec import (
     describe_validation_error,
     error_kind,
 )
-from schemas.models import MAX_BLOCK_INTERVALS, Id, MeterReading, MeterReadingBlock, Timestamp
+from schemas.models import (
+    MAX_BLOCK_INTERVALS,
+    AreaReading,
+    AreaReadingBlock,
+    Id,
+    MeterReading,
+    MeterReadingBlock,
+    Timestamp,
+)
 
 VALUE_LISTS: Final = ("kvarh", "kvarh_export", "demand_kw")
 """The optional per-interval number lists besides ``kwh``."""
@@ -64,10 +76,39 @@ class _Head(BaseModel):
     interval_s: int = Field(default=900, strict=True, gt=0, le=86400)
 
 
+class _AreaHead(BaseModel):
+    """`_Head` of an ``area.readings`` block."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    meter_id: Id
+    transformer_area: Id
+    start: Timestamp
+    interval_s: int = Field(default=900, strict=True, gt=0, le=86400)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingForm:
+    """A topic that carries interval readings in both forms: its single and block models and
+    the field its messages are keyed by (``meter.readings``: customer_id; ``area.readings``:
+    transformer_area, the summary meters). The rules are the same; only the key field differs."""
+
+    single: type[MeterReading] | type[AreaReading]
+    block: type[MeterReadingBlock] | type[AreaReadingBlock]
+    head: type[_Head] | type[_AreaHead]
+    key_field: str
+
+
+METER_READINGS: Final = ReadingForm(MeterReading, MeterReadingBlock, _Head, "customer_id")
+AREA_READINGS: Final = ReadingForm(AreaReading, AreaReadingBlock, _AreaHead, "transformer_area")
+
+
 @dataclass(slots=True)
 class ReadingBlock:
     """A decoded block: the header, and one entry per interval in each list.
 
+    ``customer_id`` is the block's key value: the customer on ``meter.readings``, the transformer
+    area on ``area.readings`` (``key_field`` says which; ``transformer_area`` reads it there).
     ``kwh[i]`` is None for an interval not read and for an interval with an issue
     (``issues[i]``: (error kind, detail), as the single reading would be dead-lettered).
     ``start_s`` is the start in epoch seconds (rounded as the load state rounds a ``ts``),
@@ -86,6 +127,14 @@ class ReadingBlock:
     issues: dict[int, tuple[str, str]] = field(default_factory=dict)
     start_s: int = 0
     start_us: int = 0
+    key_field: str = "customer_id"
+
+    @property
+    def transformer_area(self) -> str:
+        """The area of an ``area.readings`` block."""
+        if self.key_field != "transformer_area":
+            raise AttributeError("a meter.readings block has no transformer_area")
+        return self.customer_id
 
     def __len__(self) -> int:
         return len(self.kwh)
@@ -102,6 +151,10 @@ class ReadingBlock:
         """Readable interval ``i`` as the single reading it stands for (JSON-ready)."""
         return _single(self, i, self.kwh[i], [self.kvarh, self.kvarh_export, self.demand_kw])
 
+    @property
+    def _form(self) -> ReadingForm:
+        return AREA_READINGS if self.key_field == "transformer_area" else METER_READINGS
+
 
 def is_block(value: Any) -> bool:
     """Whether a decoded JSON value is the block form (``start`` and a list-valued ``kwh``)."""
@@ -116,32 +169,47 @@ def decode_reading(
     A single reading takes the codec's one-pass path unless its bytes name ``start`` at all.
     Raises :class:`DecodeError` only.
     """
+    return _decode_either(METER_READINGS, key, raw)  # type: ignore[return-value]
+
+
+def decode_area_reading(
+    key: bytes | bytearray | None, raw: bytes | bytearray | None
+) -> AreaReading | ReadingBlock:
+    """An ``area.readings`` value (a summary meter) in either form, keyed by its
+    transformer_area: `decode_reading`'s rules and error kinds exactly."""
+    return _decode_either(AREA_READINGS, key, raw)  # type: ignore[return-value]
+
+
+def _decode_either(
+    form: ReadingForm, key: bytes | bytearray | None, raw: bytes | bytearray | None
+) -> MeterReading | AreaReading | ReadingBlock:
     if raw is not None and _START_MARK in raw:
-        block = _valid_block(raw)
+        block = _valid_block(raw, form)
         if block is None:  # not a block, or a block with something to say about: by hand
             try:
                 value = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 value = None  # the single path says why
             if is_block(value):
-                block = decode_block(value)
+                block = decode_block(value, form)
         if block is not None:
             if key is not None and key != block.customer_id.encode():
                 raise DecodeError(
-                    KEY_MISMATCH, "message key is not the customer_id (the topic is keyed by it)"
+                    KEY_MISMATCH,
+                    f"message key is not the {form.key_field} (the topic is keyed by it)",
                 )
             return block
-    return decode_keyed(MeterReading, key, raw)
+    return decode_keyed(form.single, key, raw, form.key_field)
 
 
-def _valid_block(raw: bytes | bytearray) -> ReadingBlock | None:
+def _valid_block(raw: bytes | bytearray, form: ReadingForm = METER_READINGS) -> ReadingBlock | None:
     """The fast path: a block whose every entry a single reading could carry passes
     ``MeterReadingBlock``'s compiled validator in one pass over the bytes (about 12 µs for a
     96-interval curve with three lists, against 220 µs entry by entry in Python); None when it
     does not (not a block, or a block with a bad header, shape or interval: `decode_block` then
     says which). Lists of unequal length raise as in `decode_block`."""
     try:
-        model = MeterReadingBlock.__pydantic_validator__.validate_json(raw)
+        model = form.block.__pydantic_validator__.validate_json(raw)
     except Exception:  # ValidationError, or anything odd: the slow path judges it
         return None
     kwh: list[float | None] = model.kwh
@@ -157,7 +225,7 @@ def _valid_block(raw: bytes | bytearray) -> ReadingBlock | None:
     start_us = (start - _EPOCH) // _US
     block = ReadingBlock(
         meter_id=model.meter_id,
-        customer_id=model.customer_id,
+        customer_id=getattr(model, form.key_field),
         start=start,
         interval_s=model.interval_s,
         kwh=kwh,
@@ -167,6 +235,7 @@ def _valid_block(raw: bytes | bytearray) -> ReadingBlock | None:
         quality=model.quality,
         start_s=round(start_us / 1_000_000),
         start_us=start_us,
+        key_field=form.key_field,
     )
     _past_the_last_year(block)
     return block
@@ -180,7 +249,7 @@ def _past_the_last_year(block: ReadingBlock) -> None:
     for i in block.readable():
         if block.ts(i).year > _MAX_YEAR:
             try:
-                decode(MeterReading, orjson.dumps(block.single(i)))
+                decode(block._form.single, orjson.dumps(block.single(i)))
             except DecodeError as exc:
                 block.issues[i] = (exc.kind, exc.detail)
                 block.kwh[i] = None
@@ -193,12 +262,12 @@ def _check_lengths(n: int, lists: dict[str, Any]) -> None:
             raise DecodeError("schema", f"{name}: {what}; a block's lists have one entry per kwh ({n})")
 
 
-def decode_block(value: dict[str, Any]) -> ReadingBlock:
+def decode_block(value: dict[str, Any], form: ReadingForm = METER_READINGS) -> ReadingBlock:
     """A block value (a dict from ``orjson.loads``) as a :class:`ReadingBlock`; raises
     :class:`DecodeError` when the whole message is bad (header or shape)."""
     try:
-        head = _Head.model_validate(
-            {k: value[k] for k in ("meter_id", "customer_id", "start", "interval_s") if k in value}
+        head = form.head.model_validate(
+            {k: value[k] for k in ("meter_id", form.key_field, "start", "interval_s") if k in value}
         )
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
@@ -214,13 +283,14 @@ def decode_block(value: dict[str, Any]) -> ReadingBlock:
     start_us = (start - _EPOCH) // _US
     block = ReadingBlock(
         meter_id=head.meter_id,
-        customer_id=head.customer_id,
+        customer_id=getattr(head, form.key_field),
         start=start,
         interval_s=head.interval_s,
         kwh=[None] * n,
         quality=lists["quality"],
         start_s=round(start_us / 1_000_000),
         start_us=start_us,
+        key_field=form.key_field,
     )
     columns = [lists[name] for name in VALUE_LISTS]
     out: list[list[float | None] | None] = [[None] * n if c is not None else None for c in columns]
@@ -271,7 +341,7 @@ def _codes(q: Any) -> bool:
 def _single(block: ReadingBlock, i: int, kwh: Any, columns: list[list[Any] | None]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "meter_id": block.meter_id,
-        "customer_id": block.customer_id,
+        block.key_field: block.customer_id,
         "ts": block.ts(i).isoformat(),
         "interval_s": block.interval_s,
         "kwh": kwh,
@@ -290,7 +360,7 @@ def _slow(
     """Judge interval ``i`` as its single reading, by the single model's own validator: its
     issue is the single reading's exactly; if that reading is fine after all, use its values."""
     try:
-        reading = decode(MeterReading, orjson.dumps(_single(block, i, kwh, raw)))
+        reading = decode(block._form.single, orjson.dumps(_single(block, i, kwh, raw)))
     except DecodeError as exc:
         block.issues[i] = (exc.kind, exc.detail)
         return

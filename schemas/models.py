@@ -19,7 +19,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from schemas import topics
 
@@ -159,6 +167,73 @@ class MeterReadingBlock(BaseModel):
     )
     kwh: Intervals = Field(
         description="active import energy per interval, kWh, >= 0; null = not read; "
+        f"1..{MAX_BLOCK_INTERVALS} intervals"
+    )
+    kvarh: Intervals | None = Field(
+        default=None, description="reactive import energy per interval, kvarh; same length as kwh"
+    )
+    kvarh_export: Intervals | None = Field(
+        default=None, description="reactive export energy per interval, kvarh; same length as kwh"
+    )
+    demand_kw: Intervals | None = Field(
+        default=None, description="maximum demand per interval, kW; same length as kwh"
+    )
+    quality: list[Codes | None] | None = Field(
+        default=None,
+        max_length=MAX_BLOCK_INTERVALS,
+        description="head-end quality codes per interval (null: none); same length as kwh",
+    )
+
+
+class AreaReading(BaseModel):
+    """One interval of a transformer area's summary meter (台区总表; ``area.readings``, key
+    transformer_area; inspection, issue 13): the energy delivered into the area. The fields and
+    rules of a single ``MeterReading`` with ``transformer_area`` in place of ``customer_id``;
+    the same (meter_id, ts) may arrive twice and out of order. Unknown fields are ignored."""
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    meter_id: Id = Field(description="summary meter identifier")
+    transformer_area: Id = Field(description="the transformer area (台区) the meter supplies")
+    ts: Timestamp = Field(description="END of the interval, RFC 3339 with offset")
+    interval_s: int = Field(
+        default=900, strict=True, gt=0, le=86400, description="interval length, seconds (1..86400)"
+    )
+    kwh: NonNegative = Field(description="active energy delivered into the area in the interval, kWh, >= 0")
+    kvarh: NonNegative | None = Field(
+        default=None, description="reactive import energy in the interval, kvarh"
+    )
+    kvarh_export: NonNegative | None = Field(
+        default=None, description="reactive export energy in the interval, kvarh, when metered"
+    )
+    demand_kw: NonNegative | None = Field(
+        default=None, description="maximum demand in the interval, kW, when metered"
+    )
+    quality: list[Annotated[str, Field(strict=True, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="head-end quality codes (estimated, power_fail, clock_set, tamper, ...); "
+        "carried through, not errors",
+    )
+
+
+class AreaReadingBlock(BaseModel):
+    """Consecutive intervals of one summary meter in one ``area.readings`` value: the block form
+    of ``MeterReadingBlock`` with ``transformer_area`` in place of ``customer_id``, read by the
+    same rules (``schemas.blocks.decode_area_reading``)."""
+
+    model_config = _INPUT
+    schema_version: ClassVar[int] = 1
+
+    meter_id: Id = Field(description="summary meter identifier")
+    transformer_area: Id = Field(description="the transformer area (台区) the meter supplies")
+    start: Timestamp = Field(description="START of the first interval, RFC 3339 with offset")
+    interval_s: int = Field(
+        default=900, strict=True, gt=0, le=86400, description="interval length, seconds (1..86400)"
+    )
+    kwh: Intervals = Field(
+        description="active energy per interval, kWh, >= 0; null = not read; "
         f"1..{MAX_BLOCK_INTERVALS} intervals"
     )
     kvarh: Intervals | None = Field(
@@ -628,6 +703,188 @@ class ReliabilityIndices(BaseModel):
     )
 
 
+# --- inspection (issue 13): stats.area and alerts.inspection -------------------------------------
+
+Rate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A ratio as a fraction (0.1 = 10 %); may be negative (a loss rate)."""
+
+
+class AreaWindow(BaseModel):
+    """Line loss of a transformer area over a window (``inspection.area``, DOMAIN.md 6): the
+    summary meter against its customers' meters over the intervals the summary meter covered."""
+
+    model_config = _OUTPUT
+
+    supplied_kwh: NonNegative = Field(description="energy delivered into the area (summary meter), kWh")
+    consumed_kwh: NonNegative = Field(
+        description="the sum of the area's customers' meters over the same intervals, kWh (metered only)"
+    )
+    loss_kwh: Number = Field(description="supplied_kwh - consumed_kwh, kWh (negative: negative loss)")
+    loss_rate: Rate | None = Field(description="loss_kwh / supplied_kwh; null without supply")
+    customers: Count = Field(description="customers in the area's topology during the window")
+    customers_reporting: Count = Field(description="of them, with at least one reading in the window")
+    coverage: Rate | None = Field(
+        description="customer-intervals reported / expected over the covered intervals; null when "
+        "none were expected"
+    )
+    complete: Flag = Field(
+        description="the summary meter covered every interval and coverage >= 98 % (every day of "
+        "the window, for d30); an incomplete window fires no loss rule"
+    )
+    customer_intervals_expected: Count = Field(
+        default=0, description="(addition) customer-intervals expected over the covered intervals"
+    )
+    customer_intervals_reported: Count = Field(default=0, description="(addition) of them, reported")
+    estimated_missing_kwh: NonNegative | None = Field(
+        default=None,
+        description="(addition) estimate of the missing customer-intervals of complete days, kWh, "
+        "apart from consumed_kwh; null without a complete day",
+    )
+
+
+class AreaDayWindow(AreaWindow):
+    """Line loss of one local day."""
+
+    date: IsoDate = Field(description="(addition) the local day, YYYY-MM-DD")
+    intervals: Count = Field(default=0, description="(addition) intervals in the local day (92/96/100)")
+    covered_intervals: Count = Field(
+        default=0, description="(addition) of them, covered by the summary meter"
+    )
+    estimate_unavailable_intervals: Count = Field(
+        default=0,
+        description="(addition) missing customer-intervals not estimated (customers without any reading)",
+    )
+    loss_kwh_net: Number | None = Field(
+        default=None, description="(addition) loss_kwh - estimated_missing_kwh; null without an estimate"
+    )
+    loss_rate_net: Rate | None = Field(
+        default=None, description="(addition) loss_kwh_net / supplied_kwh; what the loss rules judge"
+    )
+
+
+class AreaD30Window(AreaWindow):
+    """Line loss of the 30 local days ending with ``day``: the days' figures added."""
+
+    first_day: IsoDate = Field(
+        validation_alias=AliasChoices("from", "first_day"),
+        serialization_alias="from",
+        description="(addition) first local day of the window, YYYY-MM-DD (JSON key `from`)",
+    )
+    last_day: IsoDate = Field(
+        validation_alias=AliasChoices("to", "last_day"),
+        serialization_alias="to",
+        description="(addition) last local day of the window, YYYY-MM-DD (JSON key `to`)",
+    )
+    complete_days: Count = Field(default=0, description="(addition) complete days in the window")
+
+
+class AreaDay(BaseModel):
+    """One local day of an area's ``daily`` series."""
+
+    model_config = _OUTPUT
+
+    date: IsoDate = Field(description="the local day, YYYY-MM-DD")
+    supplied_kwh: NonNegative = Field(description="summary meter, kWh")
+    consumed_kwh: NonNegative = Field(
+        description="customers' meters over the same intervals, kWh (metered only)"
+    )
+    loss_rate: Rate | None = Field(description="loss / supplied; null without supply")
+    coverage: Rate | None = Field(
+        description="customer-intervals reported / expected; null when none expected"
+    )
+    complete: Flag = Field(description="the day is complete (DOMAIN.md 6)")
+    loss_kwh: Number = Field(default=0.0, description="(addition) supplied_kwh - consumed_kwh, kWh")
+    estimated_missing_kwh: NonNegative | None = Field(
+        default=None, description="(addition) estimate of the missing customer-intervals (complete days), kWh"
+    )
+
+
+class StatsArea(BaseModel):
+    """Line loss of a transformer area (``stats.area``, key transformer_area), published on every
+    change (``inspection.area.AreaState.stats_document``)."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    transformer_area: Id = Field(description="transformer area (台区)")
+    ts: Timestamp = Field(description="event time of the newest input")
+    day: AreaDayWindow = Field(description="the local day of the newest input")
+    d30: AreaD30Window = Field(description="the 30 local days ending with `day`")
+    daily: Annotated[list[AreaDay], Field(max_length=31)] = Field(
+        description="the last 30 local days, oldest first"
+    )
+
+
+JsonObject = dict[str, Any]
+"""An object of JSON values (numbers, strings, booleans, null, lists, objects)."""
+
+
+class InspectionSuspect(BaseModel):
+    """A customer suspected in an area alert (``inspection.suspects``)."""
+
+    model_config = _OUTPUT
+
+    customer_id: Id = Field(description="never a name")
+    score: Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)] = Field(
+        description="suspicion score, 0-1: weighted loss correlation, drop matching the loss rise, own flags"
+    )
+    reasons: list[Id] = Field(
+        description="rule-like words: negative_loss_correlation, drop_with_loss_rise, tamper_flag, "
+        "stopped_reporting, consumption_drop"
+    )
+    evidence: JsonObject = Field(description="the score's parts, their inputs and the weights")
+
+
+InspectionScope = Literal["customer", "transformer_area"]
+
+
+class InspectionAlert(BaseModel):
+    """A line-loss or theft-screening alert (``alerts.inspection``, key alert_id; DOMAIN.md 6,
+    ``inspection.rules``): one per scope and rule, ``inspection:<customer or area>:<rule>``."""
+
+    model_config = _OUTPUT
+    schema_version: ClassVar[int] = 1
+
+    alert_id: Id = Field(description="deterministic id: a re-emitted alert updates the same record")
+    kind: Literal["inspection"] = Field(default="inspection", description="alert family")
+    severity: Severity
+    status: AlertStatus
+    ts: Timestamp = Field(description="event time of the input that changed the alert")
+    reason: Text = Field(description="human-readable reason; never a customer's name")
+    evidence: JsonObject = Field(description="the figures that fired the rule (lists and objects allowed)")
+    rule: Id = Field(
+        description="area_high_loss, area_negative_loss, area_loss_jump (area); consumption_drop, "
+        "stopped_reporting, tamper_flag (customer)"
+    )
+    scope: InspectionScope = Field(description="customer or transformer_area")
+    customer_id: Id | None = Field(default=None, description="the customer (scope customer)")
+    transformer_area: Id | None = Field(default=None, description="the area (scope transformer_area)")
+    manager_id: Id | None = Field(
+        default=None, description="the customer's manager (scope customer); null when unknown"
+    )
+    manager_ids: list[Id] = Field(
+        default_factory=list, description="the managers of the listed suspects (scope transformer_area)"
+    )
+    suspects: list[InspectionSuspect] = Field(
+        default_factory=list,
+        description="area_high_loss and area_loss_jump while open: the ranked suspects, most "
+        "suspicious first; empty otherwise",
+    )
+    flapping: bool = Field(
+        default=False,
+        description="(addition) the alert kept opening and resolving: held open until steady "
+        "(the credit alerts' life cycle)",
+    )
+
+    @model_validator(mode="after")
+    def _names_its_scope(self) -> InspectionAlert:
+        if self.scope == "customer" and (self.customer_id is None or self.suspects):
+            raise ValueError("a customer alert names its customer_id and lists no suspects")
+        if self.scope == "transformer_area" and self.transformer_area is None:
+            raise ValueError("an area alert names its transformer_area")
+        return self
+
+
 class DeadLetter(BaseModel):
     """An input message that could not be used (``<input topic>.dlq``)."""
 
@@ -662,7 +919,8 @@ class DeadLetter(BaseModel):
         strict=True,
         ge=0,
         description="(addition) the position of the dead-lettered interval in a block of "
-        "meter.readings (raw is the whole block); null when the whole message is dead-lettered",
+        "meter.readings or area.readings (raw is the whole block); null when the whole message "
+        "is dead-lettered",
     )
 
 
@@ -672,9 +930,13 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     topics.GRID_OUTAGES: OutageEvent,
     topics.CUSTOMERS: CustomerProfile,
     topics.CONSUMPTION_HISTORY: ConsumptionHistory,
+    topics.AREA_READINGS: AreaReading,
 }
 """The model of each input topic."""
-BLOCK_MODELS: dict[str, type[BaseModel]] = {topics.METER_READINGS: MeterReadingBlock}
+BLOCK_MODELS: dict[str, type[BaseModel]] = {
+    topics.METER_READINGS: MeterReadingBlock,
+    topics.AREA_READINGS: AreaReadingBlock,
+}
 """The block form an input topic also carries (its JSON Schema accepts either form)."""
 OUTPUT_MODELS: dict[str, type[BaseModel]] = {
     topics.STATS_CUSTOMER: StatsCustomer,
@@ -682,5 +944,7 @@ OUTPUT_MODELS: dict[str, type[BaseModel]] = {
     topics.ALERTS_CREDIT: CreditAlert,
     topics.ALERTS_OUTAGE: OutageAlert,
     topics.RELIABILITY_INDICES: ReliabilityIndices,
+    topics.STATS_AREA: StatsArea,
+    topics.ALERTS_INSPECTION: InspectionAlert,
 }
 """The model of each output topic. Every ``<input>.dlq`` topic carries ``DeadLetter``."""

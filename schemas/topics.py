@@ -11,8 +11,7 @@ CUSTOMERS = "customers"
 # gridpulse's own addition to the contract: past monthly consumption from billing history, so
 # year-over-year growth (B41/B42) works from the first day of a deployment.
 CONSUMPTION_HISTORY = "consumption.history"
-# Inspection (issue 13): the summary meters of the transformer areas, key transformer_area. Not
-# in INPUTS until its model exists (schemas/models.py); its DLQ comes with it then.
+# Inspection (issue 13): the summary meters of the transformer areas, key transformer_area.
 AREA_READINGS = "area.readings"
 
 STATS_CUSTOMER = "stats.customer"
@@ -20,9 +19,20 @@ SCORES_CUSTOMER = "scores.customer"
 ALERTS_CREDIT = "alerts.credit"
 ALERTS_OUTAGE = "alerts.outage"
 RELIABILITY_INDICES = "reliability.indices"
+# Inspection (issue 13): line loss per transformer area (key transformer_area) and its alerts.
+STATS_AREA = "stats.area"
+ALERTS_INSPECTION = "alerts.inspection"
 
-INPUTS = (METER_READINGS, BILLING_EVENTS, GRID_OUTAGES, CUSTOMERS, CONSUMPTION_HISTORY)
-OUTPUTS = (STATS_CUSTOMER, SCORES_CUSTOMER, ALERTS_CREDIT, ALERTS_OUTAGE, RELIABILITY_INDICES)
+INPUTS = (METER_READINGS, BILLING_EVENTS, GRID_OUTAGES, CUSTOMERS, CONSUMPTION_HISTORY, AREA_READINGS)
+OUTPUTS = (
+    STATS_CUSTOMER,
+    SCORES_CUSTOMER,
+    ALERTS_CREDIT,
+    ALERTS_OUTAGE,
+    RELIABILITY_INDICES,
+    STATS_AREA,
+    ALERTS_INSPECTION,
+)
 
 
 def dlq(topic: str) -> str:
@@ -57,5 +67,7 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERTS_CREDIT, _COMPACT),
     TopicSpec(ALERTS_OUTAGE, _COMPACT),
     TopicSpec(RELIABILITY_INDICES, _COMPACT),
+    TopicSpec(STATS_AREA, _COMPACT),
+    TopicSpec(ALERTS_INSPECTION, _COMPACT),
     *(TopicSpec(dlq(t), _MONTH) for t in INPUTS),
 )

@@ -18,7 +18,7 @@ from typing import Final
 
 from schemas.blocks import ReadingBlock
 from schemas.codec import DecodeError, decode_keyed
-from schemas.models import BillingEvent, CustomerProfile, MeterReading
+from schemas.models import AreaReading, BillingEvent, CustomerProfile, MeterReading
 
 ISSUE_KINDS: Final = (
     "negative_energy",  # reading: kwh / kvarh / kvarh_export / demand_kw < 0 (normally the schema's)
@@ -59,7 +59,7 @@ class Issue:
 
 
 def check_reading(
-    r: MeterReading,
+    r: MeterReading | AreaReading,
     *,
     now: datetime,
     contract_kva: float | None,
@@ -67,12 +67,13 @@ def check_reading(
     allowed_intervals: Collection[int] = ALLOWED_INTERVALS,
     demand_margin: float = DEMAND_MARGIN,
 ) -> Issue | None:
-    """The first problem of an interval reading, or None.
+    """The first problem of an interval reading (a customer's meter, or an area's summary meter),
+    or None.
 
     ``now`` is the processing time (aware). ``contract_kva`` is the customer's contract capacity
-    when its profile is known (None or 0 skips the demand check). Interval alignment is checked
-    in UTC seconds since the epoch (a 15-minute reading ends at :00, :15, :30 or :45 in any zone
-    whose offset is a whole number of hours).
+    when its profile is known (None or 0 skips the demand check; None for a summary meter).
+    Interval alignment is checked in UTC seconds since the epoch (a 15-minute reading ends at :00,
+    :15, :30 or :45 in any zone whose offset is a whole number of hours).
     """
     return check_interval(
         r.ts,
