@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from alerts.credit_rules import CreditTiming, CustomerAlerts
-from inspection.area import AreaState
+from inspection.area import AreaState, CustomerDay
 from inspection.rules import (
     HIGH_LOSS,
     TAMPER_FLAG,
@@ -25,6 +25,7 @@ from inspection.rules import (
 )
 from inspection.suspects import rank_area
 from metering.load import DEFAULT_TZ
+from schemas.area_snapshot import area_key, customer_days_value, parse_customer_days
 from schemas.blocks import ReadingBlock, decode_area_reading, decode_reading
 from schemas.codec import DecodeError, encode
 from schemas.models import AreaReading, InspectionAlert, StatsArea
@@ -256,3 +257,21 @@ def test_area_and_meter_blocks_keep_to_their_topics() -> None:
     assert isinstance(block, ReadingBlock) and block.customer_id == "c1"
     with pytest.raises(AttributeError):
         _ = block.transformer_area
+
+
+# ------------------------------------------------------------------ the Redis snapshot of an area
+
+
+def test_customer_days_round_trip_through_the_snapshot_field(area: AreaState) -> None:
+    days = area.customer_days()
+    rows = parse_customer_days(customer_days_value(days))
+    assert set(rows) == {"c1", "c2", "c3", "c4"}
+    for customer, series in days.items():
+        assert [CustomerDay(*row) for row in rows[customer]] == series  # the very same days
+    assert area_key("t-", "A1") == "t-gp:areas:A1"
+    with pytest.raises(ValueError):
+        parse_customer_days(b'{"dates": ["2027-01-01"], "customers": {"c1": []}}')
+    with pytest.raises(ValueError):
+        parse_customer_days(b"[]")
+    with pytest.raises(ValueError):
+        customer_days_value({"c1": days["c1"], "c2": days["c2"][1:]})
