@@ -66,6 +66,10 @@ class ProfileFacts:
     manager_id: str | None
     feeders: tuple[str, ...]
     emergency_generator: bool
+    # the inspection stage (streams/agents/areas.py): the area whose summary meter the
+    # customer's energy is counted against, and what its customer rules read
+    transformer_area: str | None = None
+    importance: str = "none"
 
     @classmethod
     def of(cls, p: CustomerProfile) -> ProfileFacts:
@@ -78,6 +82,8 @@ class ProfileFacts:
             shared(p.manager_id),
             shared(tuple(shared(f) for f in p.feeders)),
             p.emergency_generator,
+            shared(p.transformer_area),
+            shared(p.importance),
         )
 
     def scoring_terms(self, customer_id: str) -> dict[str, Any]:
@@ -142,6 +148,10 @@ class Runtime:
         self.load_table = table("load-state", "per-customer load/energy aggregates (metering.load)")
         self.arrears_table = table("arrears-state", "per-customer arrears ledger (metering.arrears)")
         self.profile_table = table("customer-profiles", "latest valid customer profile, JSON")
+        # inspection: the transformer areas of a customer over time, [[area, since], ...] JSON,
+        # only for customers that moved (the others: their profile's area, from the beginning)
+        self.area_table = table("customer-areas", "transformer areas of customers that moved, JSON")
+        self._moved: dict[str, tuple[tuple[str, int], ...]] = {}
         # what the agents read of the profiles (ProfileFacts), None for a customer without
         # one: a reading looks its customer up on the hot path
         self._profiles: dict[str, ProfileFacts | None] = {}
@@ -163,6 +173,7 @@ class Runtime:
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # partitions may come back with state changed by another worker: drop the caches
         self._profiles.clear()
+        self._moved.clear()
         self.published_aging.clear()
         self._no_billing.clear()
         self._arrears_blocks.clear()
@@ -178,7 +189,38 @@ class Runtime:
             raw = self.profile_table.get(customer_id.encode())
             p = ProfileFacts.of(CustomerProfile.model_validate_json(raw)) if raw else None
             self._profiles[shared(customer_id)] = p
+            if p is not None and p.transformer_area is not None:
+                self.area_history(customer_id)  # a moved customer's areas, cached with its profile
             return p
+
+    def areas_of(self, customer_id: str) -> tuple[tuple[str, int], ...]:
+        """The customer's transformer areas over time, oldest first: ``(area, since)`` (epoch s;
+        the first from 0). Empty without a known area. Cached: on the readings' hot path."""
+        moved = self._moved.get(customer_id)
+        if moved is not None:
+            return moved
+        p = self.profile(customer_id)
+        moved = self._moved.get(customer_id)  # the profile's miss reads it too
+        if moved is not None:
+            return moved
+        return () if p is None or p.transformer_area is None else ((p.transformer_area, 0),)
+
+    def area_history(self, customer_id: str) -> tuple[tuple[str, int], ...]:
+        """The customer's recorded areas (customers that moved), from the table; empty without."""
+        raw = self.area_table.get(customer_id.encode())
+        if not raw:
+            self._moved.pop(customer_id, None)
+            return ()
+        history = tuple((shared(str(a)), int(since)) for a, since in orjson.loads(raw))
+        self._moved[shared(customer_id)] = history
+        return history
+
+    def set_area_history(
+        self, event: faust.EventT, customer_id: str, history: tuple[tuple[str, int], ...]
+    ) -> None:
+        with event_context(event):
+            self.area_table[customer_id.encode()] = orjson.dumps([list(h) for h in history])
+        self._moved[shared(customer_id)] = history
 
     def set_profile(self, event: faust.EventT, customer_id: str, profile: CustomerProfile | None) -> None:
         key = customer_id.encode()

@@ -54,6 +54,10 @@ class RedisHashSink:
     def add(self, entity_id: str, snapshot: Mapping[str, object], raw: bytes | None = None) -> None:
         self._pending[entity_id] = flatten(snapshot, raw)
 
+    def add_fields(self, entity_id: str, fields: Mapping[str, str]) -> None:
+        """Other hash fields than the snapshot's (HSET leaves the others as they are)."""
+        self._pending[entity_id] = dict(fields)
+
     @property
     def backlog(self) -> int:
         return len(self._pending)
