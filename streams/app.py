@@ -89,7 +89,26 @@ def declare_topics(app: faust.App, s: Settings) -> Topics:
         alerts_outage=topic(contract.ALERTS_OUTAGE),
         reliability=topic(contract.RELIABILITY_INDICES),
         dlq={t: topic(contract.dlq(t)) for t in contract.INPUTS},
+        area_readings=topic(contract.AREA_READINGS),
+        # internal: created by faust with the app's partitions, named after the app like the
+        # changelogs (every worker of the app shares it); keyed by transformer_area
+        area_energy=app.topic(
+            area_energy_topic(s),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=s.topic_partitions,
+            internal=True,
+        ),
+        stats_area=topic(contract.STATS_AREA),
+        alerts_inspection=topic(contract.ALERTS_INSPECTION),
     )
+
+
+def area_energy_topic(s: Settings) -> str:
+    """The repartition topic of the inspection stage (streams/agents/areas.py)."""
+    return f"{s.app_id}-area-energy"
 
 
 def tune_gc(gen0_threshold: int) -> None:
@@ -109,7 +128,17 @@ def tune_gc(gen0_threshold: int) -> None:
 
 def written_topics(app: faust.App, t: Topics) -> list[str]:
     """Every topic the worker writes to: the tables' changelogs and the output topics."""
-    outputs = [t.stats, t.scores, t.alerts_credit, t.alerts_outage, t.reliability, *t.dlq.values()]
+    outputs = [
+        t.stats,
+        t.scores,
+        t.alerts_credit,
+        t.alerts_outage,
+        t.reliability,
+        t.area_energy,
+        t.stats_area,
+        t.alerts_inspection,
+        *t.dlq.values(),
+    ]
     names = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     return names + [topic.get_topic_name() for topic in outputs]
 

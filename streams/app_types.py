@@ -23,3 +23,9 @@ class Topics:
     alerts_outage: faust.TopicT
     reliability: faust.TopicT
     dlq: dict[str, faust.TopicT]
+    # inspection (streams/agents/areas.py): the summary meters, the repartition of customers'
+    # energy and membership by transformer area (internal), the area statistics and alerts
+    area_readings: faust.TopicT
+    area_energy: faust.TopicT
+    stats_area: faust.TopicT
+    alerts_inspection: faust.TopicT

@@ -17,7 +17,8 @@ import faust
 
 from gridpulse.settings import Settings, get_settings
 from schemas.topics import METER_READINGS
-from streams.agents import billing, credit_alerts, customers, history, outages, readings, scoring, web
+from streams.agents import areas, billing, credit_alerts, customers, history, outages, readings, scoring, web
+from streams.agents.areas import AreaStage
 from streams.agents.credit_alerts import CreditAlertStage
 from streams.agents.outages import OutageStage
 from streams.agents.scoring import ScoringStage
@@ -35,6 +36,7 @@ class Worker:
     scoring: ScoringStage
     credit_alerts: CreditAlertStage
     outages: OutageStage
+    areas: AreaStage
 
 
 def create_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
@@ -52,13 +54,14 @@ def create_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
     scoring_stage = scoring.register(rt)
     credit_stage = credit_alerts.register(rt, scoring_stage)
     outage_stage = outages.register(rt)
+    area_stage = areas.register(rt)
     web.register(rt)
 
     @app.timer(interval=1.0)
     async def redis_catch_up() -> None:
         # the sinks flush when an agent publishes: snapshots that waited while Redis was away
         # must not wait for their customer's next publication once it is back
-        for sink in (rt.redis, scoring_stage.redis):
+        for sink in (rt.redis, scoring_stage.redis, area_stage.redis, area_stage.redis_days):
             if sink.backlog:
                 await sink.flush()
 
@@ -85,4 +88,4 @@ def create_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
 
     app.on_partitions_assigned.connect(own_assigned)
     app.on_partitions_revoked.connect(own_revoked)
-    return Worker(app, s, topics, rt, scoring_stage, credit_stage, outage_stage)
+    return Worker(app, s, topics, rt, scoring_stage, credit_stage, outage_stage, area_stage)

@@ -24,8 +24,10 @@ from typing import Any, cast
 import faust
 from faust.streams import Stream
 
+from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS
 from schemas.validation import Issue, profile_record
+from streams.agents.areas import SINCE_ALWAYS, membership_messages, moved_areas
 from streams.faust_patches import take_events_adaptive
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
 
@@ -45,7 +47,11 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             dead.append(partial(rt.dead_letter, CUSTOMERS, event, change.kind, change.detail))
             continue
         try:
+            areas = _areas(rt, event, change.customer_id, change.profile)
             rt.set_profile(event, change.customer_id, change.profile)
+            # with the new profile's facts (the customer rules' importance, tariff, manager)
+            for key, value in membership_messages(change.customer_id, areas, rt.profile(change.customer_id)):
+                rt.topics.area_energy.send_soon(key=key, value=value)
             if change.profile is None:
                 rt.counters["profiles_deleted"] += 1
                 continue
@@ -62,6 +68,34 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         await rt.publish_stats(docs)
     for send in dead:
         await send()
+
+
+def _areas(
+    rt: Runtime, event: faust.EventT, customer_id: str, profile: CustomerProfile | None
+) -> tuple[tuple[str, int], ...]:
+    """The customer's transformer areas after this profile (streams/agents/areas.py: why a
+    move takes effect when it does); a move is recorded in the ``customer-areas`` table before
+    the profile is written."""
+    if profile is None:
+        return ()  # a deleted profile leaves the customer where it was (its meters fall silent)
+    history = rt.area_history(customer_id)
+    if not history:
+        previous = rt.profile(customer_id)
+        if previous is not None and previous.transformer_area is not None:
+            history = ((previous.transformer_area, SINCE_ALWAYS),)
+    at = int(event.message.timestamp or 0)
+    raw = rt.load_table.get(customer_id.encode())
+    if raw is not None:
+        watermark = rt.load_state(customer_id).watermark
+        if watermark is not None:
+            at = max(at, watermark + 1)  # after every interval already sent to the old area
+    moved = moved_areas(history, profile.transformer_area, at)
+    if moved is not None:
+        if len(moved) > 1:
+            rt.set_area_history(event, customer_id, moved)
+            rt.counters["customers_moved"] += 1
+        history = moved
+    return history
 
 
 def register(rt: Runtime) -> None:

@@ -31,12 +31,13 @@ from typing import Any, cast
 import faust
 from faust.streams import Stream
 
-from metering.load import LoadState
+from metering.load import APPLIED, DUPLICATE, LoadState
 from schemas.blocks import ReadingBlock, decode_reading
 from schemas.codec import DecodeError
 from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
 from schemas.validation import Issue, check_block, check_reading
+from streams.agents.areas import EnergyOut, energy_messages
 from streams.context import event_context
 from streams.faust_patches import take_events_adaptive
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
@@ -147,6 +148,9 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         # Write once per batch, filed under the customer's own partition (streams/context.py).
         with event_context(items[-1][0]):
             rt.load_table[cid.encode()] = new_state
+        # the customer's energy to its area's owner (streams/agents/areas.py): one message per
+        # customer and batch, no await between reading its areas and sending
+        route_energy(rt, cid, energy_of(items, outcomes))
         if doc is not None:
             docs.append(doc)
     await rt.publish_stats(docs)
@@ -185,6 +189,46 @@ def _apply(state: LoadState, items: list[tuple[faust.EventT, MeterReading | _Blo
             run.append((event, item))
     flush()
     return outcomes
+
+
+def energy_of(items: list[tuple[faust.EventT, MeterReading | _Block]], outcomes: list[Outcome]) -> EnergyOut:
+    """The intervals of a customer's batch that its area must count: those LoadState applied or
+    found duplicate (a replay after a crash resends what may not have reached the area; the
+    area's dedup counts each once), with their quality codes. ``outcomes`` are `_apply`'s, in
+    the items' order (one per single reading, one per usable interval of a block)."""
+    out = EnergyOut()
+    k = 0
+    for _event, item in items:
+        if isinstance(item, _Block):
+            b = item.block
+            for i in item.indices:
+                if outcomes[k][2] in _COUNTED:
+                    kwh = b.kwh[i]
+                    assert kwh is not None
+                    quality = b.quality[i] if b.quality is not None else None
+                    out.add(b.meter_id, b.start_s + i * b.interval_s, b.interval_s, kwh, quality)
+                k += 1
+        else:
+            if outcomes[k][2] in _COUNTED:
+                interval_s = item.interval_s or 900
+                start = round(item.ts.timestamp()) - interval_s
+                out.add(item.meter_id, start, interval_s, item.kwh, item.quality)
+            k += 1
+    return out
+
+
+_COUNTED = frozenset({APPLIED, DUPLICATE})
+
+
+def route_energy(rt: Runtime, customer_id: str, energy: EnergyOut) -> None:
+    if not energy.meters and energy.tamper is None:
+        return
+    messages, no_area = energy_messages(customer_id, rt.areas_of(customer_id), energy)
+    for key, value in messages:
+        rt.topics.area_energy.send_soon(key=key, value=value)
+    rt.counters["area_energy_sent"] += len(messages)
+    if no_area:
+        rt.counters["area_energy_no_area"] += no_area
 
 
 def _distinct(events: Iterable[faust.EventT]) -> list[faust.EventT]:

@@ -130,12 +130,19 @@ class WorkerUnderTest:
         return event
 
     async def put_many(
-        self, ctx: Any, messages: Sequence[tuple[bytes | None, bytes | None]], partition: int = 0
+        self,
+        ctx: Any,
+        messages: Sequence[tuple[bytes | None, bytes | None]],
+        partition: int = 0,
+        timestamp: float | None = None,
     ) -> list[faust.EventT]:
         """Put the messages at once (a batching agent may take them in one batch) and wait until
         the agent is done with every one (acked; ``put(wait=True)`` returns when the stream has
         received a value, before the agent body ran), then until the producer's buffer is sent."""
-        events = [await ctx.put(value=v, key=k, partition=partition, wait=False) for k, v in messages]
+        events = [
+            await ctx.put(value=v, key=k, partition=partition, timestamp=timestamp, wait=False)
+            for k, v in messages
+        ]
         async with asyncio.timeout(PROCESSED_WITHIN_S):
             while not all(e.message.acked for e in events):
                 self.acks.event_out.clear()
@@ -183,12 +190,13 @@ async def worker_under_test(tmp_path: Path, **settings: Any) -> AsyncIterator[Wo
     complete_buffer_flush(producer.buffer)  # the worker's own flush: waits for every buffered message
     app.producer = producer
     worker.credit_alerts.ready.set()  # nothing published before: nothing to read back
+    worker.areas.ready.set()
     await producer.start()
     try:
         yield WorkerUnderTest(worker, producer)
     finally:
         await producer.stop()
-        for sink in (worker.runtime.redis, worker.scoring.redis):
+        for sink in (worker.runtime.redis, worker.scoring.redis, worker.areas.redis, worker.areas.redis_days):
             await sink.close()
 
 

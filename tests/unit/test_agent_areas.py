@@ -1,0 +1,293 @@
+"""The inspection stage in the worker (streams/agents/areas.py), run by faust with tables in memory:
+the readings agent's repartition by transformer area, the customers agent's membership, the area
+agents (``area.readings`` and the internal ``<app_id>-area-energy``) and what they publish, against
+an ``AreaState`` fed directly with the same readings."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from inspection.area import AreaState
+from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, STATS_AREA
+from streams.agents.areas import area_at, moved_areas
+from streams.app import area_energy_topic
+from streams.ownership import partition_of
+from tests.unit.worker_harness import WorkerUnderTest, js, quarter_hours_ago, reading, worker_under_test
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def profile(cid: str, area: str | None, **extra: Any) -> dict[str, Any]:
+    return {"customer_id": cid, "transformer_area": area, "manager_id": f"mgr-{cid}", **extra}
+
+
+def supply(area: str, end: datetime, kwh: float) -> dict[str, Any]:
+    return {
+        "meter_id": f"SUM-{area}",
+        "transformer_area": area,
+        "ts": end.isoformat(),
+        "interval_s": 900,
+        "kwh": kwh,
+    }
+
+
+def block(
+    key_field: str, key: str, meter: str, first_start: int, kwh: list[Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "meter_id": meter,
+        key_field: key,
+        "start": datetime.fromtimestamp(first_start).astimezone().isoformat(),
+        "interval_s": 900,
+        "kwh": kwh,
+        **extra,
+    }
+
+
+def energy_sent(w: WorkerUnderTest) -> list[tuple[bytes, dict[str, Any], int]]:
+    name = area_energy_topic(w.settings)
+    return [
+        (s.key, orjson.loads(s.value), s.partition)
+        for s in w.producer.sent
+        if s.topic == name and s.key and s.value
+    ]
+
+
+def stats_area(w: WorkerUnderTest) -> list[dict[str, Any]]:
+    return [orjson.loads(s.value) for s in w.sent_to(STATS_AREA) if s.value is not None]
+
+
+def alerts(w: WorkerUnderTest) -> list[dict[str, Any]]:
+    return [orjson.loads(s.value) for s in w.sent_to(ALERTS_INSPECTION) if s.value is not None]
+
+
+async def forward_energy(w: WorkerUnderTest, skip: int = 0) -> int:
+    """What the readings and customers agents sent to the repartition topic, put on the area
+    agent's stream (in the partition the key's murmur2 gives); returns how many were sent."""
+    sent = energy_sent(w)
+    async with w.agent("area_energy").test_context() as ctx:
+        for key, value, partition in sent[skip:]:
+            await w.put(ctx, key, orjson.dumps(value), partition=partition)
+    return len(sent)
+
+
+async def test_a_batch_of_readings_sends_one_message_per_customer_keyed_by_its_area(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path) as w:
+        w.worker.areas.batch_within_s = 0.01
+        async with w.agent("customers").test_context() as ctx:
+            await w.put_many(ctx, [(b"c1", js(profile("c1", "TA1"))), (b"c2", js(profile("c2", "TA2")))])
+        joins = energy_sent(w)
+        assert [(k, v["k"], v["c"], v["s"]) for k, v, _ in joins] == [
+            (b"TA1", "j", "c1", 0),
+            (b"TA2", "j", "c2", 0),
+        ]
+        assert joins[0][1]["f"] == ["none", "other", "mgr-c1"]  # what the customer rules read, no name
+
+        messages = [
+            (cid.encode(), js(reading(cid, quarter_hours_ago(n), kwh, quality=q)))
+            for n in range(8, 0, -1)
+            for cid, kwh, q in (("c1", 2.0, []), ("c2", 3.5, ["tamper"] if n == 3 else []))
+        ]
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, messages)
+            await w.put(ctx, *messages[0])  # a redelivered reading: sent again (the area dedups)
+
+        batches = w.rt.counters["readings_batches"]
+        energy = [(k, v, p) for k, v, p in energy_sent(w) if v["k"] == "e"]
+        assert len(energy) == 2 * (batches - 1) + 1  # one per customer and batch, not per reading
+        for key, _value, partition in energy:
+            assert partition == partition_of(key.decode(), 4)  # keyed by area: the area's owner
+        c1 = [v for k, v, _ in energy if v["c"] == "c1"]
+        assert all(k == b"TA1" for k, v, _ in energy if v["c"] == "c1")
+        intervals = {
+            (m, start + i * step)
+            for v in c1[:-1]
+            for m, start, step, kwh in v["m"]
+            for i, x in enumerate(kwh)
+            if x is not None
+        }
+        assert len(intervals) == 8 and {m for m, _ in intervals} == {"M-c1"}
+        ((meter, start, _, kwh),) = c1[-1]["m"]
+        assert meter == "M-c1"  # the duplicate resent
+        assert kwh == [2.0] and start == int(quarter_hours_ago(8).timestamp()) - 900
+        tamper = [v["t"] for _, v, _ in energy if v["c"] == "c2" and "t" in v]
+        assert tamper == [["M-c2", int(quarter_hours_ago(3).timestamp()), ["tamper"]]]
+
+
+async def test_the_area_agents_compute_the_figures_of_an_area_state_fed_directly(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path) as w:
+        w.worker.areas.batch_within_s = 0.01
+        async with w.agent("customers").test_context() as ctx:
+            await w.put_many(ctx, [(c.encode(), js(profile(c, "TA1"))) for c in ("c1", "c2", "c3")])
+        ref = AreaState(tz=w.rt.tz, lateness_s=w.settings.lateness_s)
+        for c in ("c1", "c2", "c3"):
+            ref.join(c, 0)
+        readings = []
+        for n in range(12, 0, -1):
+            end = quarter_hours_ago(n)
+            start = int(end.timestamp()) - 900
+            for c, kwh in (("c1", 1.0 + n / 10), ("c2", 0.5), ("c3", 2.25)):
+                if c == "c3" and n == 5:
+                    continue  # a missing interval
+                readings.append((c.encode(), js(reading(c, end, kwh))))
+                ref.apply_customer(c, f"M-{c}", start, [kwh])
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, readings[:20])
+            await w.put_many(ctx, readings[20:])
+        await forward_energy(w)
+        # the summary meter: singles and a block, with a duplicate and a bad value
+        first = int(quarter_hours_ago(12).timestamp()) - 900
+        kwh = [4.5 + i / 100 for i in range(12)]
+        sums = [(b"TA1", js(supply("TA1", quarter_hours_ago(n), kwh[12 - n]))) for n in (12, 11, 10)]
+        sums.append(
+            (b"TA1", js(block("transformer_area", "TA1", "SUM-TA1", first + 3 * 900, [*kwh[3:11], -1.0])))
+        )
+        sums.append(sums[0])
+        async with w.agent("area_readings").test_context() as ctx:
+            await w.put_many(ctx, sums)
+        ref.apply_supply(first, kwh[:11])
+
+        assert [d["error"] for d in w.dead_letters(AREA_READINGS)] == ["negative_energy"]
+        assert w.dead_letters(AREA_READINGS)[0]["interval_index"] == 8
+        docs = stats_area(w)
+        assert docs and all(s.key == b"TA1" for s in w.sent_to(STATS_AREA))
+        want = ref.stats_document("TA1")
+        assert docs[-1] == orjson.loads(orjson.dumps(want))
+        assert docs[-1]["d30"]["customers"] == 3
+        # the table holds the same state (what a restarted worker reads back)
+        raw = w.worker.areas.table[b"TA1"]
+        w.worker.areas.areas.clear()
+        assert w.worker.areas.area("TA1").state.stats_document("TA1") == want
+        assert raw == w.worker.areas.area("TA1").to_bytes()
+        # the energy again (a replay after a crash): the figures do not move
+        sent = await forward_energy(w)
+        assert sent == len(energy_sent(w))
+        assert stats_area(w)[-1] == docs[-1]
+
+
+async def test_bad_area_readings_go_to_their_dlq_with_context(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path) as w:
+        w.worker.areas.batch_within_s = 0.01
+        good = supply("TA1", quarter_hours_ago(1), 3.0)
+        bad = [
+            (b"TA1", b"not json"),
+            (b"TA2", js(good)),  # key is another area
+            (b"TA1", js({**good, "kwh": -2.0})),
+            (b"TA1", js({k: v for k, v in good.items() if k != "transformer_area"})),
+        ]
+        async with w.agent("area_readings").test_context() as ctx:
+            await w.put_many(ctx, [*bad, (b"TA1", js(good))])
+        dead = w.dead_letters(AREA_READINGS)
+        assert [d["error"] for d in dead][:2] == ["decode", "key_mismatch"]
+        assert len(dead) == 4 and {d["offset"] for d in dead} == {0, 1, 2, 3}
+        assert base64.b64decode(dead[1]["raw"]) == js(good)
+        assert dead[0]["topic"] == w.settings.topic(AREA_READINGS)
+        assert stats_area(w)[-1]["day"]["supplied_kwh"] == pytest.approx(3.0)
+
+
+async def test_a_customer_moving_counts_in_the_new_area_from_the_move_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    async with worker_under_test(tmp_path) as w:
+        w.worker.areas.batch_within_s = 0.01
+        async with w.agent("customers").test_context() as ctx:
+            await w.put(ctx, b"c1", js(profile("c1", "TA1")))
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, [(b"c1", js(reading("c1", quarter_hours_ago(n), 1.0))) for n in (10, 9, 8)])
+        newest = int(quarter_hours_ago(8).timestamp()) - 900  # the newest interval already sent to TA1
+        async with w.agent("customers").test_context() as ctx:
+            # a change stamped before it: it takes effect after what TA1 already counted
+            await w.put_many(ctx, [(b"c1", js(profile("c1", "TA2")))], timestamp=newest - 3600)
+        history = w.rt.area_history("c1")
+        assert history == (("TA1", 0), ("TA2", newest + 1))
+        moved_after = newest
+        async with w.agent("readings").test_context() as ctx:
+            # newer intervals, and a late one of before the move
+            await w.put_many(ctx, [(b"c1", js(reading("c1", quarter_hours_ago(n), 2.0))) for n in (2, 1, 11)])
+        sent = energy_sent(w)
+        membership = [(k, v["k"]) for k, v, _ in sent if v["k"] != "e"]
+        assert membership == [(b"TA1", "j"), (b"TA1", "l"), (b"TA2", "j")]
+        routed = {
+            (k, start + i * 900): x
+            for k, v, _ in sent
+            if v["k"] == "e"
+            for _, start, _, kwh in v["m"]
+            for i, x in enumerate(kwh)
+            if x is not None
+        }
+        late = int(quarter_hours_ago(11).timestamp()) - 900
+        assert routed[(b"TA1", late)] == 2.0  # before the move: to the old area
+        assert {k for (k, s) in routed if s > moved_after} == {b"TA2"}
+        await forward_energy(w)
+        areas = w.worker.areas
+        ta1, ta2 = areas.area("TA1").state, areas.area("TA2").state
+        assert ta1.is_member("c1", moved_after) and not ta1.is_member("c1", history[1][1])
+        assert ta2.is_member("c1", history[1][1]) and not ta2.is_member("c1", moved_after)
+        total = sum(d.consumed_kwh for d in ta1.days()) + sum(d.consumed_kwh for d in ta2.days())
+        assert w.rt.counters["area_energy_applied"] == 6  # nothing refused (not_member), nothing lost
+        assert total == 0.0  # no summary meter yet: consumed counts only covered intervals
+        kwh1 = sum(s.kwh for days in ta1.customer_days().values() for s in days)
+        kwh2 = sum(s.kwh for days in ta2.customer_days().values() for s in days)
+        assert (kwh1, kwh2) == (pytest.approx(5.0), pytest.approx(4.0))
+
+
+def test_area_history_routing() -> None:
+    assert moved_areas((), "A", 100) == (("A", 0),)
+    assert moved_areas((("A", 0),), "A", 100) is None
+    assert moved_areas((("A", 0),), None, 100) is None
+    assert moved_areas((("A", 0), ("B", 500)), "A", 100) == (("A", 0), ("B", 500), ("A", 500))
+    areas = (("A", 0), ("B", 1000))
+    assert [area_at(areas, t) for t in (0, 999, 1000, 5000)] == ["A", "A", "B", "B"]
+    assert area_at((), 5) is None
+
+
+async def test_a_high_loss_day_opens_one_alert_with_suspects_and_history_opens_none(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path, credit_open_hold_s=0.0) as w:
+        stage = w.worker.areas
+        stage.batch_within_s = 0.01
+        tz = w.rt.tz
+        today = datetime.now(tz).date()
+        day = today - timedelta(days=1)
+        lo = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+        n = (int(datetime(today.year, today.month, today.day, tzinfo=tz).timestamp()) - lo) // 900
+        async with w.agent("customers").test_context() as ctx:
+            await w.put_many(ctx, [(c.encode(), js(profile(c, "TA1"))) for c in ("c1", "c2")])
+        blocks = [
+            (b"c1", js(block("customer_id", "c1", "M-c1", lo, [1.0] * n))),
+            (b"c2", js(block("customer_id", "c2", "M-c2", lo, [0.5] * n))),
+        ]
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, blocks)
+        await forward_energy(w)
+        async with w.agent("area_readings").test_context() as ctx:  # 30 % loss
+            await w.put(ctx, b"TA1", js(block("transformer_area", "TA1", "SUM-TA1", lo, [1.5 / 0.7] * n)))
+        doc = stats_area(w)[-1]["day"]
+        assert doc["date"] == day.isoformat() and doc["complete"] is True
+        assert doc["loss_rate"] == pytest.approx(0.3)
+        assert stage.pending["TA1"] > 0  # to be judged once settled (the tick)
+
+        now = datetime.now(tz).timestamp()
+        stage.evaluate("TA1", now)
+        await w.producer.flush()
+        (alert,) = alerts(w)
+        assert alert["alert_id"] == "inspection:TA1:area_high_loss" and alert["severity"] == "critical"
+        assert alert["status"] == "open" and alert["evidence"]["date"] == day.isoformat()
+        assert [s["customer_id"] for s in alert["suspects"]] == ["c1", "c2"]  # no drop: a tie, by id
+        assert alert["manager_ids"] == ["mgr-c1", "mgr-c2"]
+        assert "name" not in orjson.dumps(alert).decode()
+        stage.evaluate("TA1", now + 60)  # re-evaluated: nothing new
+        await w.producer.flush()
+        assert len(alerts(w)) == 1
+
+        # a fresh stage (a restart without the read-back) judging the same data 10 days later:
+        # history older than the horizon opens nothing
+        stage.held.clear()
+        stage.evaluate("TA1", now + 10 * 86400)
+        await w.producer.flush()
+        assert len(alerts(w)) == 1
