@@ -1,4 +1,5 @@
-"""``gridpulse alerts-consumer``: alerts.credit + alerts.outage -> PostgreSQL -> customer managers.
+"""``gridpulse alerts-consumer``: alerts.credit, alerts.outage, alerts.inspection -> PostgreSQL ->
+customer managers.
 
 One loop, in the order that makes a crash harmless:
 
@@ -8,7 +9,9 @@ One loop, in the order that makes a crash harmless:
    offset, counted and skipped (alert topics are outputs: there is no DLQ to send it to);
 3. store the batch in ONE transaction: per message (in a savepoint) ``upsert_alert``, the
    notification decision (``alerts.notifier.notice_event``) and, when it is news, one outbox row
-   per manager (``alert_notifications``). One transaction per batch costs one commit for
+   per manager (``alert_notifications``; an inspection area alert whose suspects changed while
+   it stayed open: one row per manager it names who has not heard of it, ``untold_managers``).
+   One transaction per batch costs one commit for
    hundreds of alerts, and the offsets below then cover exactly what that commit stored;
 4. commit the batch's offsets to Kafka. A crash before this redelivers the batch: the upsert is
    idempotent and the notice state makes a repeated message no news, so nothing doubles;
@@ -44,6 +47,7 @@ from alerts.notifier import (
     Notifier,
     backoff_delay,
     make_notifier,
+    newcomer_event,
     notice_event,
 )
 from alerts.store import (
@@ -51,13 +55,15 @@ from alerts.store import (
     migrate,
     notice_state,
     pending_notifications,
+    queue_notifications,
     record_notice,
+    untold_managers,
     upsert_alert,
 )
 from gridpulse.settings import Settings
 from schemas import topics
 from schemas.codec import describe_validation_error
-from schemas.models import CreditAlert, OutageAlert
+from schemas.models import CreditAlert, InspectionAlert, OutageAlert
 from streams.kafka import make_consumer
 
 log = logging.getLogger(__name__)
@@ -80,7 +86,11 @@ ALERT_REJECTED: tuple[type[BaseException], ...] = (
     asyncpg.IntegrityConstraintViolationError,
 )
 
-_MODELS: dict[str, type[BaseModel]] = {"credit": CreditAlert, "outage": OutageAlert}
+_MODELS: dict[str, type[BaseModel]] = {
+    "credit": CreditAlert,
+    "outage": OutageAlert,
+    "inspection": InspectionAlert,
+}
 _RESCAN_S = 30.0  # outbox rows not in flight (a stamp that failed, an overload) are picked up
 _MAX_IN_FLIGHT = 10_000  # beyond this, new outbox rows wait for the rescan
 _DB_BACKOFF_BASE_S = 0.5
@@ -150,6 +160,7 @@ class AlertsConsumer:
         self.topics = {
             settings.topic(topics.ALERTS_CREDIT): "credit",
             settings.topic(topics.ALERTS_OUTAGE): "outage",
+            settings.topic(topics.ALERTS_INSPECTION): "inspection",
         }
         self.dispatcher = NotificationDispatcher(
             self.notifier, self._finish, concurrency=settings.alerts_notify_concurrency
@@ -366,6 +377,12 @@ class AlertsConsumer:
             if event is not None and not state.manager_ids:
                 log.warning("alerts-consumer: alert %s has no manager to notify (%s)", alert_id, event)
             rows = await record_notice(conn, alert_id, state, event)
+            if event is None and state.payload.get("kind") == "inspection":
+                # an area alert's suspects changed while it stayed open: tell their new managers
+                event = newcomer_event(state.status, state.severity, state.acknowledged_severity)
+                untold = await untold_managers(conn, alert_id, state.manager_ids) if event else []
+                if event and untold:
+                    rows = await queue_notifications(conn, alert_id, state, event, untold)
         assert event is not None or not rows
         return [
             Notification(

@@ -68,6 +68,17 @@ def notice_event(
     return None
 
 
+def newcomer_event(status: str, severity: str, acknowledged_severity: str | None) -> NoticeEvent | None:
+    """What a manager newly named by a live alert hears (an area alert's suspects changed while it
+    stayed open), when the state itself is not news (``notice_event`` None): the alert as it is,
+    ``open`` or ``escalated``; nothing once it is resolved or acknowledged at its severity."""
+    if status == "resolved":
+        return None
+    if acknowledged_severity is not None and SEVERITY_RANK[severity] <= SEVERITY_RANK[acknowledged_severity]:
+        return None
+    return "open" if status == "open" else "escalated"
+
+
 @dataclass(frozen=True)
 class Notification:
     """One alert state for one customer manager (a row of alert_notifications)."""

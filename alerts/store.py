@@ -45,17 +45,26 @@ class UpsertResult:
     acknowledged: bool  # a manager has acknowledged it
 
 
+def alert_managers(alert: dict[str, Any]) -> list[str]:
+    """The managers an alert message names: ``manager_ids`` (an outage's affected customers',
+    an inspection area alert's suspects'), else its ``manager_id`` (a credit or customer
+    inspection alert's)."""
+    managers = alert.get("manager_ids") or ([alert["manager_id"]] if alert.get("manager_id") else [])
+    return [str(m) for m in managers]
+
+
 async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> UpsertResult:
-    """Store one alert message (alerts.credit / alerts.outage) by its alert_id.
+    """Store one alert message (alerts.credit / alerts.outage / alerts.inspection) by its alert_id.
 
     Idempotent: the same message twice leaves one row and one history entry. A message that
     only refreshes the evidence (same status and severity) is a history entry of its own
     (migration 003), and not news for the managers (``changed`` false). An older message
     arriving after a newer one (by ``ts``) is recorded in the history but does not roll the
-    alert's current state back.
+    alert's current state back. An inspection alert resolved without managers (an area alert
+    lists no suspects once resolved) keeps the managers it had, so they hear of the resolution.
     """
     ts = datetime.fromisoformat(alert["ts"])
-    managers = alert.get("manager_ids") or ([alert["manager_id"]] if alert.get("manager_id") else [])
+    managers = alert_managers(alert)
     evidence = json.dumps(alert.get("evidence") or {})
     async with conn.transaction():
         before = await conn.fetchrow(
@@ -65,11 +74,16 @@ async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> Upser
         await conn.execute(
             """
             INSERT INTO alerts (alert_id, kind, severity, status, customer_id, outage_id, rule,
-                                manager_ids, reason, evidence, payload, first_ts, last_ts)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $12)
+                                manager_ids, reason, evidence, payload, first_ts, last_ts,
+                                transformer_area)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $12, $13)
             ON CONFLICT (alert_id) DO UPDATE
                SET severity = EXCLUDED.severity, status = EXCLUDED.status,
-                   manager_ids = EXCLUDED.manager_ids, reason = EXCLUDED.reason,
+                   manager_ids = CASE
+                       WHEN EXCLUDED.kind = 'inspection' AND EXCLUDED.status = 'resolved'
+                            AND cardinality(EXCLUDED.manager_ids) = 0 THEN alerts.manager_ids
+                       ELSE EXCLUDED.manager_ids END,
+                   reason = EXCLUDED.reason,
                    evidence = EXCLUDED.evidence, payload = EXCLUDED.payload,
                    last_ts = EXCLUDED.last_ts, updated_at = now()
              WHERE alerts.last_ts <= EXCLUDED.last_ts
@@ -86,6 +100,7 @@ async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> Upser
             evidence,
             json.dumps(alert),
             ts,
+            alert.get("transformer_area"),
         )
         inserted = await conn.fetchval(
             """
@@ -113,6 +128,45 @@ async def upsert_alert(conn: asyncpg.Connection, alert: dict[str, Any]) -> Upser
 
 async def acknowledge(conn: asyncpg.Connection, alert_id: str, manager_id: str) -> bool:
     return bool(await conn.fetchval("SELECT acknowledge_alert($1, $2)", alert_id, manager_id))
+
+
+async def list_alerts(
+    conn: asyncpg.Connection,
+    *,
+    manager_id: str | None = None,
+    kind: str | None = None,
+    customer_id: str | None = None,
+    transformer_area: str | None = None,
+    include_resolved: bool = False,
+    limit: int = 100,
+) -> list[asyncpg.Record]:
+    """Stored alerts, the latest event first: open and escalated ones unless
+    ``include_resolved``; a manager's (``manager_ids`` holds it); of a kind; a customer's (its
+    own alerts, and the area alerts listing it among their suspects); an area's."""
+    return list(
+        await conn.fetch(
+            """
+            SELECT alert_id, kind, severity, status, rule, customer_id, outage_id, transformer_area,
+                   manager_ids, reason, first_ts, last_ts, acknowledged_at, acknowledged_by,
+                   acknowledged_severity, payload
+              FROM alerts
+             WHERE ($1::text IS NULL OR manager_ids @> ARRAY[$1::text])
+               AND ($2::text IS NULL OR kind = $2)
+               AND ($3::text IS NULL OR customer_id = $3
+                    OR payload->'suspects' @> jsonb_build_array(jsonb_build_object('customer_id', $3::text)))
+               AND ($4::text IS NULL OR transformer_area = $4)
+               AND ($5 OR status <> 'resolved')
+             ORDER BY last_ts DESC, alert_id
+             LIMIT $6
+            """,
+            manager_id,
+            kind,
+            customer_id,
+            transformer_area,
+            include_resolved,
+            limit,
+        )
+    )
 
 
 # --- notification outbox (migration 002; used by alerts.consumer) ---------------------------
@@ -168,6 +222,14 @@ async def record_notice(
     )
     if event is None:
         return []
+    return await queue_notifications(conn, alert_id, state, event, state.manager_ids)
+
+
+async def queue_notifications(
+    conn: asyncpg.Connection, alert_id: str, state: NoticeState, event: str, managers: list[str]
+) -> list[asyncpg.Record]:
+    """One outbox row per manager of ``managers`` for ``state`` as ``event``; a row already
+    queued (same alert, manager, ts, status, severity) is not queued again."""
     rows = await conn.fetch(
         """
         INSERT INTO alert_notifications (alert_id, manager_id, event, status, severity, ts, payload)
@@ -181,9 +243,30 @@ async def record_notice(
         state.severity,
         state.ts,
         json.dumps(state.payload),
-        state.manager_ids,
+        managers,
     )
     return list(rows)
+
+
+async def untold_managers(conn: asyncpg.Connection, alert_id: str, managers: list[str]) -> list[str]:
+    """Of ``managers``, those not told of the alert since it last resolved (no open or escalated
+    notification of it after its newest resolved state): an area alert's suspects change while
+    it stays open, and the manager of a newly listed suspect has not heard of it."""
+    rows = await conn.fetch(
+        """
+        SELECT m FROM unnest($2::text[]) AS m
+         WHERE NOT EXISTS (
+               SELECT 1 FROM alert_notifications n
+                WHERE n.alert_id = $1 AND n.manager_id = m AND n.event <> 'resolved'
+                  AND n.ts > COALESCE(
+                      (SELECT max(h.ts) FROM alert_history h
+                        WHERE h.alert_id = $1 AND h.status = 'resolved'), '-infinity'))
+         ORDER BY m
+        """,
+        alert_id,
+        managers,
+    )
+    return [r["m"] for r in rows]
 
 
 async def pending_notifications(

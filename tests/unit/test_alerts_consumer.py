@@ -1,4 +1,5 @@
-"""Decoding alert messages for the store, and the notices a sequence of alert states yields."""
+"""Decoding alert messages for the store (credit, outage, inspection), the managers an alert
+names, and the notices a sequence of alert states yields."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import orjson
 import pytest
 
 from alerts.consumer import MalformedAlert, decode_alert
-from alerts.notifier import notice_event
+from alerts.notifier import newcomer_event, notice_event
+from alerts.store import alert_managers
 
 
 def credit(**kw: Any) -> dict[str, Any]:
@@ -56,6 +58,94 @@ def outage(**kw: Any) -> dict[str, Any]:
     }
     doc.update(kw)
     return doc
+
+
+def area_alert(**kw: Any) -> dict[str, Any]:
+    """An inspection area alert as inspection.rules.evaluate_area publishes it."""
+    doc: dict[str, Any] = {
+        "alert_id": "inspection:A1:area_high_loss",
+        "kind": "inspection",
+        "severity": "major",
+        "status": "open",
+        "ts": "2027-02-11T01:00:00+08:00",
+        "reason": "line loss 15.0 % on 2027-02-10, above 10.0 %",
+        "evidence": {"date": "2027-02-10", "loss_rate": 0.15, "suspects": ["C7", "C2"]},
+        "scope": "transformer_area",
+        "transformer_area": "A1",
+        "rule": "area_high_loss",
+        "flapping": False,
+        "suspects": [
+            {
+                "customer_id": "C7",
+                "score": 0.81,
+                "reasons": ["negative_loss_correlation", "tamper_flag"],
+                "evidence": {"correlation": -0.9, "flags": ["tamper_flag"], "weights": {"drop": 0.45}},
+            },
+            {"customer_id": "C2", "score": 0.3, "reasons": [], "evidence": {"correlation": -0.2}},
+        ],
+        "manager_ids": ["M07", "M08"],
+    }
+    doc.update(kw)
+    return doc
+
+
+def customer_inspection_alert(**kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "alert_id": "inspection:C7:tamper_flag",
+        "kind": "inspection",
+        "severity": "major",
+        "status": "open",
+        "ts": "2027-02-11T01:00:00+08:00",
+        "reason": "meter m1 reported magnetic at 2027-02-10T16:00:00+00:00",
+        "evidence": {"meter_id": "m1", "codes": ["magnetic"], "keep_days": 30.0},
+        "scope": "customer",
+        "customer_id": "C7",
+        "rule": "tamper_flag",
+        "manager_id": "M07",
+        "flapping": False,
+    }
+    doc.update(kw)
+    return doc
+
+
+def test_inspection_alerts_decode_for_the_store() -> None:
+    area = decode_alert("inspection", orjson.dumps(area_alert()))
+    assert area["transformer_area"] == "A1" and area["kind"] == "inspection"
+    assert [s["customer_id"] for s in area["suspects"]] == ["C7", "C2"]
+    assert area["suspects"][0]["evidence"]["weights"] == {"drop": 0.45}  # nested evidence kept
+    assert alert_managers(area) == ["M07", "M08"]
+    own = decode_alert("inspection", orjson.dumps(customer_inspection_alert()))
+    assert own["customer_id"] == "C7" and own["evidence"]["codes"] == ["magnetic"]
+    assert alert_managers(own) == ["M07"]
+    resolved = decode_alert(
+        "inspection", orjson.dumps(area_alert(status="resolved", suspects=[], manager_ids=[]))
+    )
+    assert alert_managers(resolved) == []  # the store keeps the managers it had (alerts.store)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        area_alert(transformer_area=None),  # an area alert without its area
+        customer_inspection_alert(customer_id=None),
+        customer_inspection_alert(suspects=area_alert()["suspects"]),  # a customer alert lists none
+        area_alert(suspects=[{"customer_id": "C7", "score": 1.2, "reasons": [], "evidence": {}}]),
+        area_alert(scope="feeder"),
+        credit(),  # a credit alert on the inspection topic
+    ],
+)
+def test_malformed_inspection_alerts_are_refused(doc: dict[str, Any]) -> None:
+    with pytest.raises(MalformedAlert) as bad:
+        decode_alert("inspection", orjson.dumps(doc))
+    assert bad.value.error == "schema"
+
+
+def test_a_manager_newly_named_by_a_live_alert_hears_of_it_as_it_is() -> None:
+    assert newcomer_event("open", "major", None) == "open"
+    assert newcomer_event("escalated", "critical", None) == "escalated"
+    assert newcomer_event("resolved", "major", None) is None
+    assert newcomer_event("open", "major", "major") is None  # acknowledged: taken on
+    assert newcomer_event("escalated", "critical", "major") == "escalated"  # worse than acknowledged
 
 
 def test_valid_alerts_decode_with_their_added_fields() -> None:
