@@ -4,8 +4,10 @@ gridpulse worker               run the stream worker (Faust) against GRIDPULSE_K
 gridpulse topics create        create every CONTRACT.md topic (idempotent)
 gridpulse simulate ...         a simulated meter head-end, billing and grid operations
 gridpulse demo                 stack-to-screen walk-through on its own topics (make demo)
-gridpulse alerts-consumer      store alerts.credit/alerts.outage in PostgreSQL, notify managers
+gridpulse alerts-consumer      store alerts.credit/.outage/.inspection in PostgreSQL, notify managers
+gridpulse alerts list ...      the stored alerts (a manager's, a customer's, an area's; open ones)
 gridpulse alerts ack ID -m M   a manager acknowledges an alert (no re-notification)
+gridpulse inspection explain C why a customer is suspected: its area's loss beside its consumption
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +144,77 @@ def _cmd_alerts_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_alert_line(row: Mapping[str, Any]) -> str:
+    """One stored alert as a line: event time, status/severity (``ack`` when acknowledged at
+    it), alert id, managers, reason; an area alert adds its top suspects. Never a name: alerts
+    carry ids only."""
+    state = f"{row['status']}/{row['severity']}"
+    if row.get("acknowledged_severity") == row["severity"] and row.get("acknowledged_at") is not None:
+        state += " ack"
+    managers = ",".join(row.get("manager_ids") or []) or "-"
+    line = f"{row['last_ts'].isoformat()}  {state:<18} {row['alert_id']}  [{managers}]  {row['reason']}"
+    payload = row.get("payload")
+    suspects = (payload or {}).get("suspects") if isinstance(payload, dict) else None
+    if suspects:
+        top = ", ".join(f"{s['customer_id']} {float(s['score']):.2f}" for s in suspects[:3])
+        line += f"  suspects: {top}"
+    return line
+
+
+def _cmd_alerts_list(args: argparse.Namespace) -> int:
+    import json
+
+    import asyncpg
+
+    from alerts.store import list_alerts, migrate
+
+    async def fetch() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(get_settings().pg_dsn.get_secret_value())
+        try:
+            await migrate(conn)
+            rows = await list_alerts(
+                conn,
+                manager_id=args.manager,
+                kind=args.kind,
+                customer_id=args.customer,
+                transformer_area=args.area,
+                include_resolved=args.all,
+                limit=args.limit,
+            )
+        finally:
+            await conn.close()
+        return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
+
+    try:
+        rows = asyncio.run(fetch())
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"gridpulse alerts list: alert store unavailable: {exc!r}", file=sys.stderr)
+        return 2
+    for row in rows:
+        if args.json:
+            print(json.dumps(row["payload"], ensure_ascii=False))
+        else:
+            print(format_alert_line(row))
+    return 0
+
+
+def _cmd_inspection_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from gridpulse.explain import explain_suspect, format_suspect_explanation
+
+    try:
+        explanation = asyncio.run(explain_suspect(get_settings(), args.customer_id))
+    except KeyError as exc:
+        print(f"gridpulse inspection explain: {exc.args[0]}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(explanation, indent=2, ensure_ascii=False))
+    else:
+        print(format_suspect_explanation(explanation))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridpulse", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("customer_id")
     explain.set_defaults(func=_cmd_scores_explain)
 
+    inspection = sub.add_parser("inspection", help="line loss and theft screening (issue 13)")
+    inspection_sub = inspection.add_subparsers(dest="inspection_command", required=True)
+    suspect = inspection_sub.add_parser(
+        "explain",
+        help="why a customer is suspected: its area's daily loss beside its own daily kWh, the "
+        "suspect score's parts, its inspection alerts",
+    )
+    suspect.add_argument("customer_id")
+    suspect.add_argument("--json", action="store_true", help="the explanation as JSON")
+    suspect.set_defaults(func=_cmd_inspection_explain)
+
     demo = sub.add_parser("demo", help="run worker + simulated head-end on demo topics and show results")
     demo.add_argument("--customers", type=int, default=40)
     demo.add_argument("--days", type=float, default=2.0)
@@ -189,6 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("alert_id")
     ack.add_argument("--manager", "-m", required=True, help="the acknowledging manager's id")
     ack.set_defaults(func=_cmd_alerts_ack)
+    listing = alerts_sub.add_parser("list", help="stored alerts, latest first (open ones unless --all)")
+    listing.add_argument("--manager", "-m", default=None, help="a manager's alerts")
+    listing.add_argument("--kind", choices=("credit", "outage", "inspection"), default=None)
+    listing.add_argument(
+        "--customer", default=None, help="a customer's alerts, and the area alerts listing it as a suspect"
+    )
+    listing.add_argument("--area", default=None, help="a transformer area's alerts")
+    listing.add_argument("--all", action="store_true", help="resolved alerts too")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true", help="the stored alert messages, one JSON a line")
+    listing.set_defaults(func=_cmd_alerts_list)
 
     try:
         from simulator.cli import add_parser as add_simulate
