@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from inspection.area import AreaState
+from schemas.models import InspectionAlert, StatsArea
 from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, STATS_AREA
 from streams.agents.areas import area_at, moved_areas
 from streams.app import area_energy_topic
@@ -60,11 +61,17 @@ def energy_sent(w: WorkerUnderTest) -> list[tuple[bytes, dict[str, Any], int]]:
 
 
 def stats_area(w: WorkerUnderTest) -> list[dict[str, Any]]:
-    return [orjson.loads(s.value) for s in w.sent_to(STATS_AREA) if s.value is not None]
+    docs = [orjson.loads(s.value) for s in w.sent_to(STATS_AREA) if s.value is not None]
+    for doc in docs:
+        StatsArea.model_validate(doc)  # the contract's document
+    return docs
 
 
 def alerts(w: WorkerUnderTest) -> list[dict[str, Any]]:
-    return [orjson.loads(s.value) for s in w.sent_to(ALERTS_INSPECTION) if s.value is not None]
+    out = [orjson.loads(s.value) for s in w.sent_to(ALERTS_INSPECTION) if s.value is not None]
+    for alert in out:
+        InspectionAlert.model_validate(alert)
+    return out
 
 
 async def forward_energy(w: WorkerUnderTest, skip: int = 0) -> int:
@@ -291,3 +298,69 @@ async def test_a_high_loss_day_opens_one_alert_with_suspects_and_history_opens_n
         stage.evaluate("TA1", now + 10 * 86400)
         await w.producer.flush()
         assert len(alerts(w)) == 1
+
+
+async def complete_day_with_loss(w: WorkerUnderTest, loss_rate: float, days_ago: int = 1) -> str:
+    """Two customers of TA1 and its summary meter over a whole local day ``days_ago`` days back,
+    the summary meter ``loss_rate`` above their sum; the day's date."""
+    tz = w.rt.tz
+    day = datetime.now(tz).date() - timedelta(days=days_ago)
+    nxt = day + timedelta(days=1)
+    lo = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+    n = (int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp()) - lo) // 900
+    async with w.agent("customers").test_context() as ctx:
+        await w.put_many(ctx, [(c.encode(), js(profile(c, "TA1"))) for c in ("c1", "c2")])
+    blocks = [
+        (b"c1", js(block("customer_id", "c1", "M-c1", lo, [1.0] * n))),
+        (b"c2", js(block("customer_id", "c2", "M-c2", lo, [0.5] * n))),
+    ]
+    async with w.agent("readings").test_context() as ctx:
+        await w.put_many(ctx, blocks)
+    await forward_energy(w)
+    async with w.agent("area_readings").test_context() as ctx:
+        await w.put(
+            ctx, b"TA1", js(block("transformer_area", "TA1", "SUM-TA1", lo, [1.5 / (1 - loss_rate)] * n))
+        )
+    return day.isoformat()
+
+
+async def test_the_tick_judges_an_area_once_it_has_settled(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path, credit_open_hold_s=0.0) as w:
+        stage = w.worker.areas
+        stage.batch_within_s = 0.01
+        t0 = datetime.now(w.rt.tz).timestamp()
+        stage.clock = lambda: t0
+        stage.owns = lambda area: True  # type: ignore[method-assign]  # no consumer assignment here
+        w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
+        await complete_day_with_loss(w, 0.15)
+        assert stage.pending == {"TA1": t0 + 5.0}
+        stage.clock = lambda: t0 + 4.0
+        await stage.tick()
+        await w.producer.flush()
+        assert alerts(w) == []  # still settling: a backlog is judged at its end, once
+        stage.clock = lambda: t0 + 5.0
+        await stage.tick()
+        await w.producer.flush()
+        (alert,) = alerts(w)
+        assert (alert["rule"], alert["severity"], alert["status"]) == ("area_high_loss", "major", "open")
+        assert stage.pending == {}
+        assert stage.redis_days.backlog == 1  # customer_days for explain, waiting for Redis here
+        # the recheck re-judges every owned area; nothing changed: nothing published
+        stage.clock = lambda: t0 + 400.0
+        await stage.tick()
+        await w.producer.flush()
+        assert len(alerts(w)) == 1
+
+
+async def test_history_loaded_later_than_the_horizon_publishes_nothing(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path, credit_open_hold_s=0.0) as w:
+        stage = w.worker.areas
+        stage.batch_within_s = 0.01
+        stage.owns = lambda area: True  # type: ignore[method-assign]
+        w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
+        await complete_day_with_loss(w, 0.30, days_ago=9)  # older than the 7-day horizon
+        stage.clock = lambda: datetime.now(w.rt.tz).timestamp() + 10.0
+        await stage.tick()
+        await w.producer.flush()
+        assert stats_area(w)[-1]["day"]["loss_rate"] == pytest.approx(0.30)
+        assert alerts(w) == []
