@@ -42,18 +42,25 @@ two agents of the same worker (co-partitioned by customer), in no order between 
 customer's area *over time* lives with the customer (:class:`streams.runtime.Runtime` table
 ``customer-areas``, only for customers that moved): a customer's first area counts it from the
 beginning (``since`` 0); a move to area B takes effect at ``t`` = the later of the profile
-message's timestamp and the end of the customer's newest interval already applied
-(``LoadState.watermark + interval``), so nothing the readings agent already sent to the old area
+message's timestamp and one second after the start of the customer's newest interval already
+applied (``LoadState.watermark + 1``), so nothing the readings agent already sent to the old area
 A lies after ``t`` (A's ``leave(t)`` removes nothing; what A counted stays counted there), and
 every interval from ``t`` on goes to B. The readings agent routes each interval by the start it
 has to the area the customer belonged to then, so a late reading of an interval before ``t`` still
 goes to A after the move. Routing and sending happen in the readings agent without an await
-between reading the customer's areas and ``send_soon``, and the customers agent sends ``leave``
-then ``join`` then nothing else in one synchronous step, so on the area topic (one producer,
-per-partition order) B sees ``join`` before any energy of the customer routed to it. Not
-counted: readings of a customer applied before its first profile (no area known: counted
-``area_energy_no_area``), and energy of a customer whose area changed while its earlier energy
-to the old area was still in flight is fine (A keeps it: before ``t``).
+between reading the customer's areas and ``send_soon``, and the customers agent records the move,
+then sends ``leave`` and ``join`` in one synchronous step, so on the area topic (one producer,
+per-partition order) B sees ``join`` before any energy of the customer routed to it. Not counted:
+readings of a customer applied before its first profile named an area (no area known; counted as
+``area_energy_no_area``). A deleted profile leaves the customer in its area.
+
+**The two sides must not run days apart.** ``AreaState`` refuses an interval more than the
+lateness (48 h) behind the newest input of *either* side (the summary meter or any member), so
+when a backlog of several days is loaded at once, the summary meters (one hop) could run ahead of
+the customers' energy (two hops) and get the energy refused as late (counted as
+``area_energy_late``). Data that arrives daily, or a backlog delivered day by day (as the
+integration test does), keeps them together. Not solved here: a per-side watermark in the core,
+or holding the summary meters back until the energy has caught up.
 
 **Per-customer rules run on the area side.** ``stopped_reporting`` needs the area's summary
 meter and its other meters, ``consumption_drop`` the area's complete days and loss, and the
@@ -70,10 +77,17 @@ nothing for days, drops, tamper codes or silences older than ``recent_s`` (histo
 nothing). Open alerts survive a restart as the credit alerts' do: a follower reads the compacted
 ``alerts.inspection`` back before the first evaluation.
 
-**Cost.** On the customer side: one compact message per customer and batch (not per reading).
-On the area side, per area and batch: the state's update (a few µs per interval), one record
-write (``to_bytes``) and one ``stats_document``; the area agents batch over ``AREA_BATCH_WITHIN_S``
-(10 s) so a wave of quarter-hour readings is one update of its area, not one per customer.
+**Cost** (not measured yet: the benchmark's machine time was taken). On the customer side: one
+compact message per customer and batch (not per reading), built from the batch's outcomes, and a
+dictionary lookup of the customer's areas. On the area side, per area and batch: the state's
+update (the core's 3-5 µs per interval), one record write (``to_bytes``, the core's ~2 ms for a
+200-customer area) and one ``stats_document`` (~2 ms); the area agents batch over
+``AREA_BATCH_WITHIN_S`` (10 s) so that a wave of quarter-hour readings is one update of its
+area, not one per customer. Estimated from those figures, not measured: a 200-customer area's
+quarter-hour wave (200 intervals) ~5 ms, ~25 µs a reading, against the pipeline's ~600 µs a
+reading: ~4 %, if a wave fits in one area batch. The rules (customer days, suspects) run once
+per settled change and per recheck. The decoded states of the owned areas are kept in memory
+(the core's ~177 KB for 200 customers).
 """
 
 from __future__ import annotations
