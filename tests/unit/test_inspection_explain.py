@@ -190,3 +190,66 @@ def test_the_cli_has_alerts_list_and_inspection_explain() -> None:
     assert args.customer_id == "c1" and args.json
     with pytest.raises(SystemExit):
         parser.parse_args(["alerts", "list", "--kind", "weather"])
+
+
+class FakeRedis:
+    """The two calls explain makes, on a dict of hashes (bytes, as redis-py returns them)."""
+
+    def __init__(self, hashes: dict[str, dict[bytes, bytes]]) -> None:
+        self.hashes = hashes
+        self.closed = False
+
+    async def hgetall(self, key: str) -> dict[bytes, bytes]:
+        return self.hashes.get(key, {})
+
+    async def hget(self, key: str, field: str) -> bytes | None:
+        return self.hashes.get(key, {}).get(field.encode())
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_explain_suspect_reads_the_keys_the_stage_writes(
+    area: AreaState, published: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sources' plumbing (the Redis keys with the topic prefix, bytes fields, the topics
+    read), on stand-ins for Redis and Kafka: the real ones are tests/integration's."""
+    import asyncio
+
+    import redis.asyncio
+
+    import gridpulse.explain as explain
+    from gridpulse.settings import Settings
+    from schemas.area_snapshot import area_key
+
+    settings = Settings(topic_prefix="p.")
+    fake = FakeRedis(
+        {
+            area_key("p.", "A1"): {
+                b"doc": orjson.dumps(published["doc"]),
+                b"customer_days": customer_days_value(area.customer_days()),
+            },
+            "p.gp:stats:c1": {b"doc": orjson.dumps({"ts": "t", "day": {"date": "d", "kwh": 1.5}, "d30": {}})},
+        }
+    )
+    topics_read: list[str] = []
+
+    async def read_latest(s: Settings, topic: str, key_field: str) -> dict[str, dict[str, Any]]:
+        topics_read.append(topic)
+        if topic == "customers":
+            return {"c1": {**PROFILE, "customer_id": "c1", "name": "a secret name"}}
+        if topic == "alerts.inspection":
+            return {a["alert_id"]: a for a in published["alerts"]}
+        return {}
+
+    monkeypatch.setattr(redis.asyncio, "from_url", lambda *a, **kw: fake)
+    monkeypatch.setattr(explain, "read_latest", read_latest)
+    e = asyncio.run(explain.explain_suspect(settings, "c1"))
+    assert (e["rank"], e["consumption"]["day"]["kwh"]) == (1, 1.5) and fake.closed
+    assert topics_read == ["customers", "alerts.inspection"]  # the snapshot had the area's doc
+    assert "secret" not in orjson.dumps(e).decode()
+    del fake.hashes[area_key("p.", "A1")]
+    e = asyncio.run(explain.explain_suspect(settings, "c1"))
+    assert topics_read[2:] == ["customers", "stats.area", "alerts.inspection"] and e["area"] is None
+    with pytest.raises(KeyError):
+        asyncio.run(explain.explain_suspect(settings, "c404"))
