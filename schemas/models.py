@@ -858,7 +858,11 @@ class InspectionAlert(BaseModel):
     )
     scope: InspectionScope = Field(description="customer or transformer_area")
     customer_id: Id | None = Field(default=None, description="the customer (scope customer)")
-    transformer_area: Id | None = Field(default=None, description="the area (scope transformer_area)")
+    transformer_area: Id | None = Field(
+        default=None,
+        description="the area (scope transformer_area); on a customer alert, the area it was judged "
+        "in (the customer's at the time), or null",
+    )
     manager_id: Id | None = Field(
         default=None, description="the customer's manager (scope customer); null when unknown"
     )

@@ -166,6 +166,9 @@ def test_an_inspection_alert_names_its_scope() -> None:
         "rule": "area_high_loss",
     }
     assert InspectionAlert.model_validate({**base, "scope": "transformer_area", "transformer_area": "A1"})
+    # a customer alert may name the area it was judged in (the stage does)
+    own = {**base, "scope": "customer", "customer_id": "c1", "transformer_area": "A1"}
+    assert InspectionAlert.model_validate(own).transformer_area == "A1"
     with pytest.raises(ValidationError):
         InspectionAlert.model_validate({**base, "scope": "transformer_area", "customer_id": "c1"})
     with pytest.raises(ValidationError):
