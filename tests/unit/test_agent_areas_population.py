@@ -11,7 +11,7 @@ The same population is the real-stack test's (tests/integration/test_inspection_
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,12 @@ async def test_the_planned_population_gives_the_reference_figures_and_the_planne
         w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
         sim, plan, messages = population(w.settings.topic_prefix)
         tz = w.rt.tz
+        # the stage's clock a minute after the run's end (its last local midnight): stopped_reporting
+        # compares the meters' newest interval ends with the clock (4 h), so it is set, not read
+        first = datetime.fromtimestamp(sim.start, tz).date()
+        last = first + timedelta(days=sim.days)
+        end = int(datetime(last.year, last.month, last.day, tzinfo=tz).timestamp())
+        stage.clock = lambda: end + 60.0
         topic = {m.topic[len(w.settings.topic_prefix) :] for m in messages}
         assert topic == {contract.CUSTOMERS, contract.METER_READINGS, contract.AREA_READINGS}
         of = lambda t: [m for m in messages if m.topic == w.settings.topic(t)]  # noqa: E731
@@ -148,7 +154,8 @@ async def test_the_planned_population_gives_the_reference_figures_and_the_planne
         for area, ref in refs.items():
             assert latest[area] == approx_doc(orjson.loads(orjson.dumps(ref.stats_document(area)))), area
 
-        stage.clock = lambda: datetime.now(tz).timestamp() + 60.0  # settled
+        assert max(a.state.data_end or 0 for a in stage.areas.values()) == end
+        stage.clock = lambda: end + 120.0  # settled
         await stage.tick()
         await w.producer.flush()
         alerts = [orjson.loads(s.value or b"") for s in w.sent_to(contract.ALERTS_INSPECTION)]
