@@ -22,9 +22,10 @@ benchmark's machine time).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -153,6 +154,12 @@ async def deliver(
         await day_done(settings, day, want_by_day[day], within_s=120)
 
 
+def run_end(sim: AreaSimulation, settings: Settings) -> float:
+    """The end of the run's last interval: the local midnight after its last day."""
+    last = datetime.fromtimestamp(sim.start, settings.tz).date() + timedelta(days=sim.days)
+    return datetime(last.year, last.month, last.day, tzinfo=settings.tz).timestamp()
+
+
 def reference_by_day(sim: AreaSimulation, settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
     """Per local day of the run, every area's stats.area as the reference has it after that day
     (the daily entry of a day is final once its day has been delivered)."""
@@ -228,6 +235,20 @@ async def test_the_planned_cases_give_their_alerts_and_every_area_its_figures(al
     for doc in want.values():
         StatsArea.model_validate(doc)
     expected = expected_alerts(plan)
+    # stopped_reporting compares the meters' newest interval ends with the worker's wall clock
+    # (4 h): with whole days delivered, the area's other meters and summary meter end at the run's
+    # last local midnight, so the white screen is "silent while the area reports" only within 4 h
+    # of it. Judged later, the whole area reads as silent and nothing fires; near the edge either.
+    end = run_end(sim, settings)
+    white = {(s.customer_id, "stopped_reporting") for s in plan if s.case == "white_screen"}
+    optional: set[tuple[str, str]] = set()
+    elapsed = time.time() - end
+    if elapsed > 4 * 3600 - 1800:
+        expected -= white
+        optional = white if elapsed < 4 * 3600 + 600 else set()
+
+    def as_planned(got: set[tuple[str, str]]) -> bool:
+        return expected <= got <= expected | optional
 
     worker = worker_factory(settings, **FAST).start()
     await worker.wait_ready()
@@ -251,14 +272,14 @@ async def test_the_planned_cases_give_their_alerts_and_every_area_its_figures(al
         nonlocal alerts
         alerts = await alert_records(settings)
         final = {a["alert_id"]: a for a in alerts}
-        return {scope_rule(a) for a in final.values() if a["status"] != "resolved"} == expected
+        return as_planned({scope_rule(a) for a in final.values() if a["status"] != "resolved"})
 
     await eventually(all_open, 180, f"the planned alerts open: {sorted(expected)}")
     await asyncio.sleep(15)  # a settle and a few ticks more: nothing else may come
     alerts = await alert_records(settings)
     final = {a["alert_id"]: a for a in alerts}
-    assert {scope_rule(a) for a in alerts} == expected  # no other alert, ever
-    assert {scope_rule(a) for a in final.values() if a["status"] != "resolved"} == expected
+    assert as_planned({scope_rule(a) for a in alerts})  # no other alert, ever
+    assert as_planned({scope_rule(a) for a in final.values() if a["status"] != "resolved"})
     assert all(Counter(a["alert_id"] for a in alerts)[aid] <= 3 for aid in final)  # no storm
 
     thief = next(s for s in plan if s.case == "theft")
@@ -270,7 +291,7 @@ async def test_the_planned_cases_give_their_alerts_and_every_area_its_figures(al
     assert high["manager_ids"] and all(m for m in high["manager_ids"])
     customer_rule = {"white_screen": "stopped_reporting", "tamper": "tamper_flag"}
     for s in plan:
-        if s.case in customer_rule:
+        if s.case in customer_rule and (s.customer_id, customer_rule[s.case]) in expected:
             assert s.expected is not None
             alert = final[f"inspection:{s.customer_id}:{customer_rule[s.case]}"]
             assert alert["manager_id"] is not None
