@@ -670,6 +670,7 @@ class AreaStage:
                     for rule, alert in list(held.published.items()):
                         if alert.get("alert_id") == aid:
                             del held.published[rule]
+                            held.tracks.pop(rule, None)
                     self.tidy(scope_id)
             return
         try:

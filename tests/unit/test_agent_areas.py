@@ -364,3 +364,55 @@ async def test_history_loaded_later_than_the_horizon_publishes_nothing(tmp_path:
         await w.producer.flush()
         assert stats_area(w)[-1]["day"]["loss_rate"] == pytest.approx(0.30)
         assert alerts(w) == []
+
+
+async def test_energy_lost_in_a_crash_is_resent_by_the_replay(tmp_path: Path) -> None:
+    """A crash after the readings' state reached the store but before their energy message was
+    sent: the replayed readings are duplicates for LoadState, and are sent again."""
+    async with worker_under_test(tmp_path) as w:
+        w.worker.areas.batch_within_s = 0.01
+        async with w.agent("customers").test_context() as ctx:
+            await w.put(ctx, b"c1", js(profile("c1", "TA1")))
+        batch = [(b"c1", js(reading("c1", quarter_hours_ago(n), 1.5))) for n in (4, 3, 2)]
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, batch)
+        lost = len(energy_sent(w))  # these never reach the area (the crash)
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, batch)  # the replay from the last committed offset
+        assert w.rt.counters["readings_duplicate"] == 3
+        joins = [(k, orjson.dumps(v), p) for k, v, p in energy_sent(w)[:1]]
+        async with w.agent("area_energy").test_context() as ctx:
+            for key, value, partition in joins:
+                await w.put(ctx, key, value, partition=partition)
+        await forward_energy(w, skip=lost)
+        state = w.worker.areas.area("TA1").state
+        assert sum(d.kwh for d in state.customer_days()["c1"]) == pytest.approx(4.5)
+        assert w.rt.counters["area_energy_applied"] == 3
+
+
+async def test_a_restarted_stage_that_read_its_alerts_back_publishes_nothing_again(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path, credit_open_hold_s=0.0) as w:
+        stage = w.worker.areas
+        stage.batch_within_s = 0.01
+        await complete_day_with_loss(w, 0.25)
+        now = datetime.now(w.rt.tz).timestamp()
+        stage.evaluate("TA1", now)
+        await w.producer.flush()
+        (sent,) = w.sent_to(ALERTS_INSPECTION)
+        # a restart: nothing held in memory, the alert read back from the compacted topic
+        stage.held.clear()
+        stage.ready.clear()
+        stage.apply_record(sent.key, sent.value)
+        stage.ready.set()
+        stage.evaluate("TA1", now + 30)
+        await w.producer.flush()
+        assert len(w.sent_to(ALERTS_INSPECTION)) == 1
+        # a tombstone: the alert is gone, and the next evaluation opens it again
+        stage.apply_record(sent.key, None)
+        assert "TA1" not in stage.held
+        stage.evaluate("TA1", now + 60)
+        await w.producer.flush()
+        assert [orjson.loads(s.value or b"")["status"] for s in w.sent_to(ALERTS_INSPECTION)] == [
+            "open",
+            "open",
+        ]
