@@ -84,12 +84,13 @@ def _areas(
         if previous is not None and previous.transformer_area is not None:
             history = ((previous.transformer_area, SINCE_ALWAYS),)
     at = int(event.message.timestamp or 0)
-    raw = rt.load_table.get(customer_id.encode())
-    if raw is not None:
-        watermark = rt.load_state(customer_id).watermark
+    area = profile.transformer_area
+    if history and area is not None and area != history[-1][0]:  # a move: its instant
+        raw = rt.load_table.get(customer_id.encode())
+        watermark = rt.load_state(customer_id).watermark if raw is not None else None
         if watermark is not None:
             at = max(at, watermark + 1)  # after every interval already sent to the old area
-    moved = moved_areas(history, profile.transformer_area, at)
+    moved = moved_areas(history, area, at)
     if moved is not None:
         if len(moved) > 1:
             rt.set_area_history(event, customer_id, moved)
