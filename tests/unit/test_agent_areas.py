@@ -419,3 +419,18 @@ async def test_a_restarted_stage_that_read_its_alerts_back_publishes_nothing_aga
             "open",
             "open",
         ]
+
+
+async def test_summary_meter_intervals_the_area_refuses_go_to_the_dlq(tmp_path: Path) -> None:
+    async with worker_under_test(tmp_path, lateness_s=3600) as w:
+        w.worker.areas.batch_within_s = 0.01
+        async with w.agent("area_readings").test_context() as ctx:
+            await w.put(ctx, b"TA1", js(supply("TA1", quarter_hours_ago(1), 3.0)))
+            old = int(quarter_hours_ago(9).timestamp()) - 900  # 2 h behind the area's newest input
+            await w.put(ctx, b"TA1", js(block("transformer_area", "TA1", "SUM-TA1", old, [1.0, 1.0])))
+            await w.put(ctx, b"TA1", js(supply("TA1", quarter_hours_ago(1), 9.0)))  # a duplicate: first wins
+        dead = w.dead_letters(AREA_READINGS)
+        assert [(d["error"], d["interval_index"]) for d in dead] == [("late", 0), ("late", 1)]
+        assert "3600 s" in dead[0]["detail"] and dead[0]["offset"] == 1
+        assert w.rt.counters["area_supply_duplicate"] == 1
+        assert stats_area(w)[-1]["day"]["supplied_kwh"] == pytest.approx(3.0)
