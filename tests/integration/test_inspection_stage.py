@@ -134,7 +134,7 @@ async def day_done(settings: Settings, day: str, want: dict[str, dict[str, Any]]
         return next((d for d in doc.get("daily", []) if d["date"] == day), None)
 
     async def done() -> bool:
-        latest = await read_latest(settings, settings.topic(contract.STATS_AREA), "transformer_area")
+        latest = await read_latest(settings, contract.STATS_AREA, "transformer_area")
         return all(
             a in latest and entry(latest[a]) == approx_doc(entry(want_doc)) for a, want_doc in want.items()
         )
@@ -185,7 +185,7 @@ async def areas_match(settings: Settings, want: dict[str, dict[str, Any]], withi
 
     async def matched() -> bool:
         nonlocal latest
-        latest = await read_latest(settings, settings.topic(contract.STATS_AREA), "transformer_area")
+        latest = await read_latest(settings, contract.STATS_AREA, "transformer_area")
         return latest.keys() == want.keys() and all(latest[a] == approx_doc(want[a]) for a in want)
 
     try:
