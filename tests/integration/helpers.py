@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from gridpulse.settings import Settings
-from streams.kafka import make_producer
+from streams.kafka import make_admin, make_producer
 from tests.samples import reading as reading  # re-exported: one way of writing a reading
 
 
@@ -38,6 +38,17 @@ async def produce_to(
     finally:
         await producer.stop()
     return n
+
+
+async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Partition -> the worker's consumer group's committed offset in ``topic`` (the full name)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset >= 0}
 
 
 def js(obj: Any) -> bytes:

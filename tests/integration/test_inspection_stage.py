@@ -42,9 +42,9 @@ from schemas.models import InspectionAlert, StatsArea
 from simulator.area_run import area_messages, area_simulation
 from simulator.areas import AreaSimulation, Scenario, plan_scenarios
 from simulator.run import Message, SimulationOptions
-from streams.kafka import make_admin, read_all, read_latest
+from streams.kafka import read_all, read_latest
 from streams.sinks import flatten
-from tests.integration.helpers import eventually, produce
+from tests.integration.helpers import committed_offsets, eventually, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -205,17 +205,6 @@ async def alert_records(settings: Settings) -> list[dict[str, Any]]:
         assert rec.key == doc["alert_id"].encode()
         out.append(doc)
     return out
-
-
-async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """Partition -> the worker's consumer group's committed offset in ``topic``."""
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id)
-    finally:
-        await admin.close()
-    return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset >= 0}
 
 
 def _text(value: bytes | str) -> str:

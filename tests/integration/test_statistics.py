@@ -16,11 +16,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from gridpulse.settings import Settings
 from schemas import topics as contract
-from streams.kafka import make_admin, read_all
+from streams.kafka import read_all
 from streams.sinks import flatten
-from tests.integration.helpers import eventually
+from tests.integration.helpers import committed_offsets, eventually
 from tests.integration.population import (
     SHANGHAI,
     distinct_intervals,
@@ -137,19 +136,6 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(topics,
     counters = (await second.counters())["counters"]
     # the restarted worker saw the replayed tail as duplicates, and applied only the rest
     assert counters["readings_applied"] <= len(after_commit), (counters, len(after_commit), total)
-
-
-async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """Partition -> the worker's consumer group's committed offset in ``topic``."""
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id)
-    finally:
-        await admin.close()
-    return {
-        tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
-    }
 
 
 def reading_key(value: bytes | None) -> tuple[str, str] | None:
