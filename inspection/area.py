@@ -22,11 +22,22 @@ another length, or not on the grid, is invalid (``interval_mismatch``, ``off_gri
 - **Exactly once**: each (meter, interval) and each summary-meter interval counts once: a
   duplicate, or an overlapping re-delivery (a block re-sent with earlier hours in front), changes
   nothing, whatever value it carries (the first delivery wins, as in ``LoadState``).
-- **Lateness**: the watermark is the newest interval start of any input (summary meter or
-  customer); an interval starting more than ``lateness_s`` (48 h) before it is rejected (``late``).
-  An interval within the lateness is applied and its day's figures change at once. A day whose
-  end is behind the lateness cutoff can change no more: it is *sealed* (its per-interval detail
-  is replaced by its figures and per-customer totals), which keeps the record small.
+- **Lateness, one watermark per side**: the summary meter's mark is its newest interval start
+  (``supply_mark``), the members' mark the newest interval start of any member meter
+  (``member_mark``); an interval starting more than ``lateness_s`` (48 h) before *its own side's*
+  mark is rejected (``late``). The sides arrive by different paths (the summary meter in one hop,
+  the customers' energy in two: ``streams/agents/areas.py``), so in a backlog of several days sent
+  at once one side may run days ahead of the other: judged against its own side, neither refuses
+  the other's days. An interval within the lateness is applied and its day's figures change at
+  once. A day whose end is behind the lateness cutoff of *both* sides (``min(supply_mark,
+  member_mark) - lateness_s``; no cutoff while a side has no input yet) can change no more: it is
+  *sealed* (its per-interval detail is replaced by its figures and per-customer totals), which
+  keeps the record small. The price: while one side lags (or is silent), the days since its mark
+  stay open (their per-interval detail stays in the record) until they leave the kept days.
+  Within one side the order still matters: a member meter more than 48 h behind the newest member
+  interval is refused (a backlog sent customer by customer rather than day by day would be).
+  ``watermark`` is the newer of the two marks: the day reported by default, the kept days' end.
+  A reading of a day no longer kept (35 days behind the watermark) is ``late`` too.
 - **Membership over time**: the area knows from which instant each member belongs (``join``) and
   until when (``leave``). A customer moved to another area counts in the new one from the change
   on: readings of intervals outside its membership are refused (``not_member``), ``leave`` removes
@@ -44,7 +55,8 @@ another length, or not on the grid, is invalid (``interval_mismatch``, ``off_gri
   days, oldest first). 35 days are kept, as by ``LoadState``.
 
 Nothing here reads a clock or does I/O. The record (`AreaState.to_bytes`) starts with a version
-byte behind the magic ``GPA``; an unknown version is refused, not converted.
+byte behind the magic ``GPA`` (3; a version-2 record, one watermark for both sides, is read and
+written back as 3); an unknown version is refused, not converted.
 """
 
 from __future__ import annotations
@@ -230,7 +242,9 @@ class AreaState:
         "data_end",
         "interval_s",
         "lateness_s",
+        "member_mark",
         "supply_end",
+        "supply_mark",
         "tz",
         "watermark",
     )
@@ -248,6 +262,8 @@ class AreaState:
         self.tz, self._cal = tz, calendar_for(tz)
         self.lateness_s, self.interval_s = lateness_s, interval_s
         self.watermark: int | None = None  # newest interval start of any input (epoch s)
+        self.supply_mark: int | None = None  # newest summary-meter interval start (its lateness)
+        self.member_mark: int | None = None  # newest member-meter interval start (theirs)
         self.data_end: int | None = None  # newest interval end applied: the event time
         self.supply_end: int | None = None  # newest summary-meter interval end
         self._ids: list[str] = []  # customer rows
@@ -348,7 +364,9 @@ class AreaState:
         indices = [i for i, value in enumerate(kwh) if value is not None]
         result = ApplyResult(statuses=[APPLIED] * len(indices))
         row = self._index.get(customer_id) if customer_id is not None else None
-        watermark = self.watermark if self.watermark is not None else -_FOREVER
+        supply = customer_id is None
+        side = self.supply_mark if supply else self.member_mark
+        mark = side if side is not None else -_FOREVER
         for k, i in enumerate(indices):
             value = float(kwh[i])  # type: ignore[arg-type]
             begin = start + i * interval_s
@@ -356,15 +374,22 @@ class AreaState:
             if error is not None:
                 result.statuses[k], result.reasons[k] = INVALID, error
                 continue
-            if begin > watermark:
-                watermark = begin
-                self.watermark = begin
-                if self._seal(begin - self.lateness_s) and customer_id is not None:
+            if begin > mark:
+                mark = begin
+                if supply:
+                    self.supply_mark = begin
+                else:
+                    self.member_mark = begin
+                self.watermark = max(self.watermark or begin, begin)
+                if self._seal() and customer_id is not None:
                     row = self._index.get(customer_id)  # departed customers' rows went: renumbered
-            elif begin < watermark - self.lateness_s:
+            elif begin < mark - self.lateness_s:
                 result.statuses[k], result.reasons[k] = LATE, LATE
                 continue
             day = self._open_day(begin)
+            if day is None:  # sealed, or no longer kept: behind the other side's lateness too
+                result.statuses[k], result.reasons[k] = LATE, LATE
+                continue
             j = (begin - day.lo) // interval_s
             if customer_id is None:
                 if not math.isnan(day.supply[j]):
@@ -410,27 +435,43 @@ class AreaState:
         self._meter_end[row].append(0)
         return len(meters) - 1
 
-    def _open_day(self, begin: int) -> _OpenDay:
+    def _open_day(self, begin: int) -> _OpenDay | None:
+        """The open day of ``begin`` (created when new); None when that day is sealed or older
+        than the kept days."""
         span = self._cal.span_of(begin)
         day = self._days.get(span.ordinal)
         if day is None:
+            assert self.watermark is not None
+            if span.ordinal <= self._cal.span_of(self.watermark).ordinal - DAYS_KEPT:
+                return None
             day = _OpenDay(span.ordinal, span.lo, (span.hi - span.lo) // self.interval_s, len(self._ids))
             self._days[span.ordinal] = day
-        assert isinstance(day, _OpenDay), "a sealed day is behind the lateness"
-        return day
+        return day if isinstance(day, _OpenDay) else None
+
+    def seal_cutoff(self) -> int | None:
+        """The instant before which nothing can change any more: the older side's mark less the
+        lateness (None while a side has no input)."""
+        if self.supply_mark is None or self.member_mark is None:
+            return None
+        return min(self.supply_mark, self.member_mark) - self.lateness_s
 
     # ------------------------------------------------------------------ sealing, compaction
 
-    def _seal(self, cutoff: int) -> bool:
-        """Seal the open days that end at or before ``cutoff`` (nothing can reach them), drop the
-        days beyond the kept ones and the customers that left before the oldest kept day;
+    def _seal(self) -> bool:
+        """Seal the open days that end at or before `seal_cutoff` (nothing can reach them), drop
+        the days beyond the kept ones and the customers that left before the oldest kept day;
         returns whether customer rows were renumbered."""
         ordinals = sorted(self._days)
-        to_seal = [
-            o
-            for o in ordinals
-            if isinstance(d := self._days[o], _OpenDay) and d.lo + d.n * self.interval_s <= cutoff
-        ]
+        cutoff = self.seal_cutoff()
+        to_seal = (
+            []
+            if cutoff is None
+            else [
+                o
+                for o in ordinals
+                if isinstance(d := self._days[o], _OpenDay) and d.lo + d.n * self.interval_s <= cutoff
+            ]
+        )
         if to_seal:
             summaries = dict(self._summaries(upto=to_seal[-1]))
             for o in to_seal:
@@ -686,6 +727,8 @@ class AreaState:
             (1 if self.watermark is not None else 0)
             | (2 if self.data_end is not None else 0)
             | (4 if self.supply_end is not None else 0)
+            | (8 if self.supply_mark is not None else 0)
+            | (16 if self.member_mark is not None else 0)
         )
         head = _HEAD.pack(
             _MAGIC,
@@ -694,6 +737,8 @@ class AreaState:
             self.watermark or 0,
             self.data_end or 0,
             self.supply_end or 0,
+            self.supply_mark or 0,
+            self.member_mark or 0,
             self.lateness_s,
             self.interval_s,
             len(self._ids),
@@ -703,22 +748,37 @@ class AreaState:
 
     @classmethod
     def from_bytes(cls, data: bytes, tz: ZoneInfo = DEFAULT_TZ) -> AreaState:
-        """Restore a state written by `to_bytes`; the zone is configuration, not state."""
+        """Restore a state written by `to_bytes` (this version or version 2, whose one watermark
+        becomes both sides' marks: what it sealed stays consistent, and each side's mark moves on
+        from there); the zone is configuration, not state."""
         data = bytes(data)
-        if len(data) < _HEAD.size or data[:3] != _MAGIC:
+        if len(data) < 4 or data[:3] != _MAGIC:
             raise ValueError("not an AreaState record")
-        _magic, version, flags, watermark, data_end, supply_end, lateness_s, interval_s, rows, days = (
-            _HEAD.unpack_from(data)
-        )
-        if version != _VERSION:
+        version = data[3]
+        if version == _VERSION and len(data) >= _HEAD.size:
+            head = _HEAD.unpack_from(data)
+            size = _HEAD.size
+        elif version == 2 and len(data) >= _HEAD_V2.size:
+            m, v, f, wm, end, supply_end, *rest = _HEAD_V2.unpack_from(data)
+            head = (m, v, f | (24 if f & 1 else 0), wm, end, supply_end, wm, wm, *rest)
+            size = _HEAD_V2.size
+        elif version in (2, _VERSION):
+            raise ValueError("truncated AreaState record")
+        else:
             raise ValueError(
-                f"AreaState record version {version} cannot be read (this code reads {_VERSION})"
+                f"AreaState record version {version} cannot be read (this code reads 2 and {_VERSION})"
             )
+        _m, _v, flags, watermark, data_end, supply_end, supply_mark, member_mark, lateness_s, interval_s = (
+            head[:10]
+        )
+        rows, days = head[10:]
         state = cls(tz, lateness_s, interval_s)
         state.watermark = watermark if flags & 1 else None
         state.data_end = data_end if flags & 2 else None
         state.supply_end = supply_end if flags & 4 else None
-        read = _Reader(data, _HEAD.size)
+        state.supply_mark = supply_mark if flags & 8 else None
+        state.member_mark = member_mark if flags & 16 else None
+        read = _Reader(data, size)
         for _ in range(rows):
             id_len, n_spans = read.unpack("<HH")
             row = state._row(read.take(id_len).decode())
@@ -766,8 +826,11 @@ class AreaState:
 
 
 _MAGIC = b"GPA"
-_VERSION = 2  # 2: open-day cells in `_CELL_GROUPS` (1: float64 and a mask byte each, never deployed)
-_HEAD = struct.Struct("<3sBBqqqqIII")
+# 3: a watermark per side (supply_mark, member_mark); 2: one watermark (read, converted);
+# open-day cells in `_CELL_GROUPS` since 2 (1: float64 and a mask byte each, never deployed)
+_VERSION = 3
+_HEAD = struct.Struct("<3sBBqqqqqqIII")
+_HEAD_V2 = struct.Struct("<3sBBqqqqIII")
 _SEALED = struct.Struct("<IIddIIIIdI")
 
 

@@ -45,11 +45,12 @@ def reference(
     ``deliveries``: ("supply", start, values) or ("customer", customer, meter, start, values),
     in arrival order; ``spans``: membership [since, until) per customer, fixed for the run.
     Written without the state's structures: a dict of first accepted values, then numpy sums.
+    Lateness per side: an interval more than ``lateness_s`` behind its own side's newest.
     """
     statuses: dict[str, int] = defaultdict(int)
     supply: dict[int, float] = {}
     readings: dict[tuple[str, str, int], float] = {}
-    watermark: int | None = None
+    marks: dict[str, int] = {}
     for delivery in deliveries:
         if delivery[0] == "supply":
             _, start, values = delivery
@@ -60,10 +61,11 @@ def reference(
             if value is None:
                 continue
             begin = start + i * Q
-            if watermark is not None and begin < watermark - lateness_s:
+            side = delivery[0]
+            if side in marks and begin < marks[side] - lateness_s:
                 statuses["late"] += 1
                 continue
-            watermark = begin if watermark is None else max(watermark, begin)
+            marks[side] = max(marks.get(side, begin), begin)
             if customer is None:
                 if begin in supply:
                     statuses["duplicate"] += 1
@@ -384,9 +386,18 @@ def test_late_data_within_the_lateness_recomputes_the_day_older_is_rejected() ->
     state, lo = small_area()
     state.apply_supply(lo, [10.0] * 96)
     state.apply_customer("c1", "m1", lo, [4.0] * 96)
-    state.apply_supply(lo + 3 * 86400, [10.0])  # 48 h after the day's end: the day is sealed
-    assert state.apply_customer("c2", "m2", lo + 95 * Q, [5.0]).statuses == ["late"]
+    # the summary meter 48 h past the day's end: late for the summary meter, not for the members,
+    # whose newest interval is still in the day: the day stays open for their energy
+    state.apply_supply(lo + 3 * 86400, [10.0])
+    assert state.apply_supply(lo + 3 * 86400 - 48 * 3600 - Q, [10.0]).statuses == ["late"]
+    assert state.apply_supply(lo + 3 * 86400 - 48 * 3600, [10.0]).statuses == ["applied"]
+    assert state.apply_customer("c2", "m2", lo + 95 * Q, [5.0]).statuses == ["applied"]
+    # the members 48 h past the day's end too: now it is sealed, for both sides
+    state.apply_customer("c1", "m1", lo + 3 * 86400, [4.0])
+    assert state.apply_customer("c2", "m2", lo + 94 * Q, [5.0]).statuses == ["late"]
     assert state.apply_customer("c2", "m2", lo + 3 * 86400 - 48 * 3600, [5.0]).statuses == ["applied"]
+    (day,) = state.days(date(2026, 11, 2).toordinal(), 1)
+    assert day.consumed_kwh == 96 * 4.0 + 5.0 and day.reported == 97
     state2, _ = small_area()
     state2.apply_supply(lo, [10.0] * 96)
     state2.apply_customer("c1", "m1", lo, [4.0] * 96)
@@ -439,7 +450,7 @@ def test_the_record_round_trips_and_stays_small() -> None:
         for c in range(1, 100):
             state.apply_customer(f"c{c}", f"m{c}", start, [2.9] * 96)
     data = state.to_bytes()
-    assert data[:4] == b"GPA\x02"
+    assert data[:4] == b"GPA\x03"
     restored = AreaState.from_bytes(data, SHANGHAI)
     assert restored.to_bytes() == data
     assert restored.stats_document("A") == state.stats_document("A")
@@ -552,3 +563,122 @@ def test_open_day_cells_round_trip_exactly_in_every_encoding(values: list[float]
     assert restored.days(count=1) == state.days(count=1)
     # the restored state dedups as the original: every interval is already there
     assert restored.apply_customer("c1", "m0", lo, values[:50]).count("duplicate") == 50
+
+
+# ------------------------------------------------------------------ a watermark per side
+
+
+def test_a_multi_day_backlog_summary_meters_first_gives_the_day_by_day_figures() -> None:
+    """The planned population (simulator/areas.py, every case) as one backlog: every area's
+    summary meter for all the days, then all the customers' energy, day after day. The summary
+    meters run days ahead of the customers' energy; judged against its own side, nothing is
+    refused and every area's figures equal those of day-by-day delivery."""
+    from dataclasses import replace
+
+    from simulator.area_run import area_simulation
+    from simulator.areas import plan_scenarios
+    from simulator.run import SimulationOptions
+
+    opts = SimulationOptions(bootstrap="unused:9", customers=200, days=12, seed=7, blocks=True, outages=False)
+    sim, _ = area_simulation(opts)
+    bare = replace(sim, scenarios=())
+    sim = replace(bare, scenarios=plan_scenarios(bare, event_day=sim.days - 5))
+    area_of = dict(zip(sim.pop.customer_ids, sim.topology, strict=True))
+
+    def fresh() -> dict[str, AreaState]:
+        states = {a: AreaState(SHANGHAI) for a in sim.areas}
+        for customer, area in area_of.items():
+            states[area].join(customer, 0)
+        return states
+
+    def supply(states: dict[str, AreaState], day: Any, counts: dict[str, int]) -> None:
+        for k, area in enumerate(sim.areas):
+            for status in states[area].apply_supply(day.start, day.summary_kwh[k].tolist()).statuses:
+                counts[status] += 1
+
+    def energy(states: dict[str, AreaState], day: Any, counts: dict[str, int]) -> None:
+        for m, meter in enumerate(sim.meter_ids):
+            customer = sim.pop.customer_ids[int(sim.meter_customer[m])]
+            values = [None if np.isnan(v) else float(v) for v in day.kwh[m]]
+            for status in (
+                states[area_of[customer]].apply_customer(customer, meter, day.start, values).statuses
+            ):
+                counts[status] += 1
+
+    days = list(sim.all_days())
+    assert len(days) == sim.days >= 4  # a backlog of more than the 48 h lateness
+    daily, daily_counts = fresh(), defaultdict(int)
+    for day in days:
+        supply(daily, day, daily_counts)
+        energy(daily, day, daily_counts)
+    backlog, backlog_counts = fresh(), defaultdict(int)
+    for day in days:
+        supply(backlog, day, backlog_counts)
+    for day in days:
+        energy(backlog, day, backlog_counts)
+    assert dict(backlog_counts) == dict(daily_counts) == {"applied": daily_counts["applied"]}
+    for area in sim.areas:
+        assert backlog[area].stats_document(area) == daily[area].stats_document(area), area
+        assert backlog[area].customer_days() == daily[area].customer_days(), area
+        # both sides passed the old days: they are sealed as in day-by-day delivery
+        assert backlog[area].to_bytes() == daily[area].to_bytes(), area
+
+
+def test_a_day_stays_open_until_both_sides_passed_it() -> None:
+    state, lo = small_area()
+    state.apply_customer("c1", "m1", lo, [4.0] * 96)
+    state.apply_supply(lo, [10.0] * 96)
+    for k in range(1, 6):  # the summary meter 5 days on, the members' energy not yet
+        state.apply_supply(lo + k * 86400, [10.0] * 96)
+    assert state.seal_cutoff() == lo + 95 * Q - 48 * 3600
+    assert state.apply_customer("c2", "m2", lo, [5.0] * 96).count("applied") == 96
+    for k in range(1, 6):
+        state.apply_customer("c1", "m1", lo + k * 86400, [4.0] * 96)
+        state.apply_customer("c2", "m2", lo + k * 86400, [5.0] * 96)
+    assert state.seal_cutoff() == lo + 6 * 86400 - Q - 48 * 3600
+    assert state.apply_customer("c2", "m2", lo, [5.0]).statuses == ["late"]  # sealed now
+    figures = state.days(count=6)
+    assert [d.complete for d in figures] == [True] * 6
+    assert all(d.loss_rate == pytest.approx(0.1) for d in figures)
+    restored = AreaState.from_bytes(state.to_bytes(), SHANGHAI)
+    assert (restored.supply_mark, restored.member_mark) == (state.supply_mark, state.member_mark)
+    assert restored.to_bytes() == state.to_bytes()
+
+
+def test_a_reading_of_a_day_no_longer_kept_is_late() -> None:
+    state, lo = small_area()
+    state.apply_supply(lo + 40 * 86400, [1.0])  # the members have no mark yet: nothing sealed
+    assert state.apply_customer("c1", "m1", lo, [1.0]).statuses == ["late"]  # 40 days behind
+    assert state.apply_customer("c1", "m1", lo + 10 * 86400, [1.0]).statuses == ["applied"]
+
+
+# A version-2 record (one watermark for both sides), written by the code before the per-side
+# watermarks: small_area's c1 (4 kWh) and c2 (5, 4.5 on the second day) a quarter hour and the
+# summary meter 10 kWh, 2-5 November 2026 (the first day sealed). zlib, base64.
+_V2_RECORD = (
+    "eNpzD3BkYq9Z8iaLAQRWoNGLmcBUCzMDA4jFwgCiGRmSDRsEnkFUQIADIxNDriFMG1iJETYlRjAlQV7cYFFGkLEJUAwBfQ4Q"
+    "utuBiQFi7QEoRgUHnBkYPjgnAEEw1DCGhs0vwKYnQDVCgIrDKD1Kj1SaEYhZWR3mAHPgKB4wfGL9KB5I/B8HCIFVHQysr0ar"
+    "jlF6lB6tOgYZDjg8igcS46o6QuG9jrDXo1XHKD1Kj1Ydo1XHKCai6gAAZ+ovgQ=="
+)
+
+
+def test_a_version_2_record_still_decodes_with_its_watermark_for_both_sides() -> None:
+    import base64
+    import zlib
+
+    data = zlib.decompress(base64.b64decode(_V2_RECORD))
+    assert data[:4] == b"GPA\x02"
+    old = AreaState.from_bytes(data, SHANGHAI)
+    state, lo = small_area()
+    for k in range(4):
+        start = lo + k * 86400
+        state.apply_supply(start, [10.0] * 96)
+        state.apply_customer("c1", "m1", start, [4.0] * 96)
+        state.apply_customer("c2", "m2", start, [5.0 if k != 1 else 4.5] * 96)
+    assert old.watermark == old.supply_mark == old.member_mark == state.watermark
+    assert old.days(count=4) == state.days(count=4)
+    assert old.customer_days(count=4) == state.customer_days(count=4)
+    assert old.stats_document("A") == state.stats_document("A")
+    assert old.apply_customer("c2", "m2", lo, [1.0]).statuses == ["late"]  # its sealed day
+    # written back as version 3, the same state as one fed from the start
+    assert old.to_bytes() == state.to_bytes() and old.to_bytes()[:4] == b"GPA\x03"
