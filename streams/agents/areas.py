@@ -10,12 +10,14 @@ Inputs, outputs and where each piece runs:
   ``invalid``: ``interval_mismatch``, ``off_grid``, ...).
 - **The repartition** ``<app_id>-area-energy`` (a Faust internal topic, as many partitions as
   the app's, key transformer_area): the customers' energy reaches the area's owner through it.
-  The readings agent (customer-keyed) sends, after applying a batch, ONE message per customer
+  The readings agent (customer-keyed) sends, after applying a batch, one message per customer
   (and area) and batch: its meters' intervals that the batch applied, as runs of the block form
   (``[meter, start, interval_s, [kWh or null, ...]]``), and the newest tamper code seen
-  (:func:`energy_messages`). The customers agent sends membership: ``join`` (with what the
-  customer rules read of the profile: importance, tariff class, manager) and ``leave``
-  (:func:`membership_messages`). An area agent applies both to the area's state.
+  (:func:`energy_messages`); a batch spanning more than a day (a backlog) is cut into day-long
+  pieces sent oldest first across its customers (:func:`batch_energy_messages`). The customers
+  agent sends membership: ``join`` (with what the customer rules read of the profile:
+  importance, tariff class, manager) and ``leave`` (:func:`membership_messages`). An area
+  agent applies both to the area's state.
 - **The table** ``area-state`` (RocksDB, changelogged, key transformer_area bytes,
   ``use_partitioner=True``: written inside an event context of the area's own messages,
   ``streams.context``): ``GPW1``, the length of a JSON part (per member: its profile facts and
@@ -54,13 +56,19 @@ per-partition order) B sees ``join`` before any energy of the customer routed to
 readings of a customer applied before its first profile named an area (no area known; counted as
 ``area_energy_no_area``). A deleted profile leaves the customer in its area.
 
-**The two sides must not run days apart.** ``AreaState`` refuses an interval more than the
-lateness (48 h) behind the newest input of *either* side (the summary meter or any member), so
-when a backlog of several days is loaded at once, the summary meters (one hop) could run ahead of
-the customers' energy (two hops) and get the energy refused as late (counted as
-``area_energy_late``). Data that arrives daily, or a backlog delivered day by day (as the
-integration test does), keeps them together. Not solved here: a per-side watermark in the core,
-or holding the summary meters back until the energy has caught up.
+**A backlog loses no energy.** The summary meters (one hop) and the customers' energy (two hops)
+may run days apart when a backlog of several days is loaded at once. ``AreaState`` keeps a
+watermark per side: a summary-meter interval is late only more than the lateness (48 h) behind
+the summary meter's newest, a member's only more than 48 h behind the members' newest, and a day
+is sealed once both sides have passed it, so the side that lags still lands in open days.
+Within the members' side the order matters: the readings agent sends a batch's energy oldest
+day first across its customers (:func:`batch_energy_messages`), not one customer's days after
+another's. What remains: two workers (or partitions of ``meter.readings``) whose backlogs run more
+than 48 h of data time apart for customers of the same area (the consumer fetches its partitions
+evenly, so this is not expected); such energy is refused and counted (``area_energy_late``). The
+price of the per-side watermark: while a side lags or is silent (a summary meter that stopped),
+the area's days since stay open (their per-interval detail in the record) until they leave the
+35 kept days.
 
 **Per-customer rules run on the area side.** ``stopped_reporting`` needs the area's summary
 meter and its other meters, ``consumption_drop`` the area's complete days and loss, and the
@@ -222,6 +230,41 @@ def energy_messages(
         }
         messages.append((tamper_area.encode(), orjson.dumps(body)))
     return messages, no_area
+
+
+ENERGY_PIECE_S = 86400  # a batch's energy is sent in pieces of one day of intervals, oldest first
+
+
+def batch_energy_messages(
+    energies: Sequence[tuple[str, Sequence[AreaSpan], EnergyOut]],
+) -> tuple[list[tuple[bytes, bytes]], int]:
+    """The messages of a whole batch of the readings agent (per customer: its areas over time and
+    its energy), oldest data first across the customers: each customer's intervals are cut into
+    pieces of ``ENERGY_PIECE_S`` counted from the batch's oldest interval, and the pieces go out
+    in order (piece 0 of every customer, then piece 1, ...), so an area receives a backlog day
+    after day rather than one customer's days after another's (``AreaState`` judges the members'
+    lateness against their newest interval: customer by customer, the second one's first days
+    would be late). A batch within a day (the usual case) is one piece: one message per customer
+    (and area), as `energy_messages`. Returns the messages and the intervals without an area."""
+    starts = [start for _, _, out in energies for cells in out.meters.values() for start in cells]
+    t0 = min(starts) if starts else 0
+    pieces: list[tuple[int, int, list[tuple[bytes, bytes]]]] = []
+    no_area = 0
+    for order, (customer_id, areas, out) in enumerate(energies):
+        split: dict[int, EnergyOut] = {}
+        for meter, cells in out.meters.items():
+            for start, cell in cells.items():
+                piece = split.setdefault((start - t0) // ENERGY_PIECE_S, EnergyOut())
+                piece.meters.setdefault(meter, {})[start] = cell
+        if out.tamper is not None:  # with the piece of its interval (pieces start on the grid)
+            at = (out.tamper.interval_end - 1 - t0) // ENERGY_PIECE_S if starts else 0
+            split.setdefault(at, EnergyOut()).tamper = out.tamper
+        for k, piece_out in split.items():
+            messages, missing = energy_messages(customer_id, areas, piece_out)
+            no_area += missing
+            pieces.append((k, order, messages))
+    pieces.sort(key=lambda p: (p[0], p[1]))
+    return [m for _, _, messages in pieces for m in messages], no_area
 
 
 def membership_messages(
@@ -488,7 +531,7 @@ class AreaStage:
                         why = result.reasons.get(k, status)
                         detail = (
                             f"interval older than the allowed lateness of {state.lateness_s} s behind the "
-                            "area's newest input"
+                            "area's newest summary-meter interval"
                             if status == LATE
                             else "rejected by the area state"
                         )
@@ -739,6 +782,7 @@ __all__ = [
     "AreaStage",
     "EnergyOut",
     "area_at",
+    "batch_energy_messages",
     "energy_messages",
     "membership_messages",
     "moved_areas",

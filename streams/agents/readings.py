@@ -37,7 +37,7 @@ from schemas.codec import DecodeError
 from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
 from schemas.validation import Issue, check_block, check_reading
-from streams.agents.areas import EnergyOut, energy_messages
+from streams.agents.areas import AreaSpan, EnergyOut, batch_energy_messages
 from streams.context import event_context
 from streams.faust_patches import take_events_adaptive
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
@@ -95,6 +95,7 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     # other agent (billing) can publish a customer's newer document between the computation of
     # its document here and its publication (the stale one would be the latest until the next).
     dead: list[Callable[[], Awaitable[None]]] = []
+    energies: list[tuple[str, Sequence[AreaSpan], EnergyOut]] = []
     for cid, items in groups.items():
         try:  # the computation, before anything is written or sent
             state = rt.load_state(cid)
@@ -148,11 +149,15 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         # Write once per batch, filed under the customer's own partition (streams/context.py).
         with event_context(items[-1][0]):
             rt.load_table[cid.encode()] = new_state
-        # the customer's energy to its area's owner (streams/agents/areas.py): one message per
-        # customer and batch, no await between reading its areas and sending
-        route_energy(rt, cid, energy_of(items, outcomes))
+        # the customer's energy to its area's owner (streams/agents/areas.py), with the areas
+        # it belonged to: sent after the loop, oldest data first across the batch's customers;
+        # no await between reading its areas and sending
+        energy = energy_of(items, outcomes)
+        if energy.meters or energy.tamper is not None:
+            energies.append((cid, rt.areas_of(cid), energy))
         if doc is not None:
             docs.append(doc)
+    route_energy(rt, energies)
     await rt.publish_stats(docs)
     for send in dead:
         await send()
@@ -220,10 +225,13 @@ def energy_of(items: list[tuple[faust.EventT, MeterReading | _Block]], outcomes:
 _COUNTED = frozenset({APPLIED, DUPLICATE})
 
 
-def route_energy(rt: Runtime, customer_id: str, energy: EnergyOut) -> None:
-    if not energy.meters and energy.tamper is None:
+def route_energy(rt: Runtime, energies: Sequence[tuple[str, Sequence[AreaSpan], EnergyOut]]) -> None:
+    """The batch's energy to the areas' owners: one message per customer, area and day-piece
+    of the batch (one per customer and area while the batch is within a day), oldest first
+    (`streams.agents.areas.batch_energy_messages`)."""
+    if not energies:
         return
-    messages, no_area = energy_messages(customer_id, rt.areas_of(customer_id), energy)
+    messages, no_area = batch_energy_messages(energies)
     for key, value in messages:
         rt.topics.area_energy.send_soon(key=key, value=value)
     rt.counters["area_energy_sent"] += len(messages)

@@ -15,10 +15,11 @@ import pytest
 
 from inspection.area import AreaState
 from schemas.models import InspectionAlert, StatsArea
-from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, STATS_AREA
+from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, CUSTOMERS, METER_READINGS, STATS_AREA
 from streams.agents.areas import area_at, moved_areas
 from streams.app import area_energy_topic
 from streams.ownership import partition_of
+from tests.unit.area_population import approx_doc, latest_stats, population, reference
 from tests.unit.worker_harness import WorkerUnderTest, js, quarter_hours_ago, reading, worker_under_test
 
 pytestmark = pytest.mark.timeout(60)
@@ -434,3 +435,70 @@ async def test_summary_meter_intervals_the_area_refuses_go_to_the_dlq(tmp_path: 
         assert "3600 s" in dead[0]["detail"] and dead[0]["offset"] == 1
         assert w.rt.counters["area_supply_duplicate"] == 1
         assert stats_area(w)[-1]["day"]["supplied_kwh"] == pytest.approx(3.0)
+
+
+@pytest.mark.timeout(300)
+async def test_a_multi_day_backlog_summary_meters_first_loses_no_energy(tmp_path: Path) -> None:
+    """The planned population (tests/unit/area_population.py) as one backlog of 12 days: every
+    summary meter's blocks first through the area.readings agent, then all the customers'
+    curves through the readings agent and the repartition. The summary meters run days ahead of
+    the customers' energy; nothing is refused, and every area's ``stats.area`` equals the
+    day-by-day reference."""
+    async with worker_under_test(tmp_path) as w:
+        stage = w.worker.areas
+        stage.batch_within_s = 0.01
+        sim, _plan, messages = population(w.settings.topic_prefix)
+        of = lambda t: [(m.key, m.value) for m in messages if m.topic == w.settings.topic(t)]  # noqa: E731
+        async with w.agent("customers").test_context() as ctx:
+            await w.put_many(ctx, of(CUSTOMERS))
+        async with w.agent("area_readings").test_context() as ctx:
+            await w.put_many(ctx, of(AREA_READINGS))
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, of(METER_READINGS))
+        await forward_energy(w)
+        counters = w.rt.counters
+        assert counters["area_energy_applied"] > 0 and counters["area_supply_applied"] > 0
+        for side in ("energy", "supply"):
+            assert counters[f"area_{side}_late"] == 0 and counters[f"area_{side}_not_member"] == 0
+        assert w.dead_letters(AREA_READINGS) == []
+        # the summary meters did run ahead: the areas' supply reached the run's end first
+        supply_first = min(a.state.supply_mark or 0 for a in stage.areas.values())
+        assert supply_first - w.settings.lateness_s > sim.start
+        latest = latest_stats(w, STATS_AREA)
+        refs = reference(sim, w.rt.tz, w.settings.lateness_s)
+        assert latest.keys() == refs.keys()
+        for area, ref in refs.items():
+            assert latest[area] == approx_doc(orjson.loads(orjson.dumps(ref.stats_document(area)))), area
+            assert stage.areas[area].state.customer_days() == ref.customer_days(), area
+
+
+def test_a_batch_of_several_days_is_sent_oldest_day_first_across_customers() -> None:
+    from inspection.rules import TamperSeen
+    from streams.agents.areas import ENERGY_PIECE_S, EnergyOut, batch_energy_messages
+
+    t0 = 1_790_000_100 // 900 * 900
+    energies = []
+    for cid in ("c1", "c2"):
+        out = EnergyOut()
+        for day in range(3):
+            for j in range(4):
+                out.add(f"M-{cid}", t0 + day * ENERGY_PIECE_S + j * 900, 900, 1.0)
+        energies.append((cid, [("TA1", 0)], out))
+    energies[1][2].tamper = TamperSeen("M-c2", t0 + ENERGY_PIECE_S + 900, ("tamper",))
+    messages, no_area = batch_energy_messages(energies)
+    assert no_area == 0 and {k for k, _ in messages} == {b"TA1"}
+    bodies = [orjson.loads(v) for _, v in messages]
+    order = [(b["c"], (b["m"][0][1] - t0) // ENERGY_PIECE_S) for b in bodies]
+    assert order == [("c1", 0), ("c2", 0), ("c1", 1), ("c2", 1), ("c1", 2), ("c2", 2)]
+    assert all(len(b["m"]) == 1 and b["m"][0][3] == [1.0] * 4 for b in bodies)
+    assert [b.get("t") for b in bodies if b["c"] == "c2"] == [
+        None,
+        ["M-c2", t0 + ENERGY_PIECE_S + 900, ["tamper"]],
+        None,
+    ]
+    # within a day: one message per customer, as before
+    one = EnergyOut()
+    for j in range(8):
+        one.add("M-c1", t0 + j * 900, 900, 2.0)
+    messages, _ = batch_energy_messages([("c1", [("TA1", 0)], one), ("c3", [("TA2", 0)], one)])
+    assert [k for k, _ in messages] == [b"TA1", b"TA2"]

@@ -10,82 +10,28 @@ The same population is the real-stack test's (tests/integration/test_inspection_
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 
-from inspection.area import AreaState
 from schemas import topics as contract
-from simulator.area_run import area_messages, area_simulation
-from simulator.areas import AreaSimulation, Scenario, plan_scenarios
-from simulator.run import Message, SimulationOptions
-from streams.app import area_energy_topic
+from simulator.run import Message
+from tests.unit.area_population import (
+    DAYS,
+    approx_doc,
+    by_last_day,
+    expected_alerts,
+    forward_energy,
+    latest_stats,
+    opened_alerts,
+    population,
+    reference,
+)
 from tests.unit.worker_harness import WorkerUnderTest, worker_under_test
 
 pytestmark = pytest.mark.timeout(300)
-
-CUSTOMERS, DAYS, SEED = 200, 12, 7
-
-
-def population(prefix: str) -> tuple[AreaSimulation, list[Scenario], list[Message]]:
-    opts = SimulationOptions(
-        bootstrap="unused:9",
-        topic_prefix=prefix,
-        customers=CUSTOMERS,
-        days=DAYS,
-        seed=SEED,
-        blocks=True,
-        outages=False,
-    )
-    sim, _ = area_simulation(opts)
-    bare = replace(sim, scenarios=())
-    plan = plan_scenarios(bare, event_day=sim.days - 5)  # every case within the 7-day horizon at the end
-    sim = replace(bare, scenarios=plan)
-    return sim, plan, list(area_messages(sim, opts))
-
-
-def reference(sim: AreaSimulation, tz: Any, lateness_s: int) -> dict[str, AreaState]:
-    states = {a: AreaState(tz, lateness_s) for a in sim.areas}
-    area_of = dict(zip(sim.pop.customer_ids, sim.topology, strict=True))
-    for customer, area in area_of.items():
-        states[area].join(customer, 0)
-    for day in sim.all_days():
-        for k, area in enumerate(sim.areas):
-            states[area].apply_supply(day.start, day.summary_kwh[k].tolist())
-        for m, meter in enumerate(sim.meter_ids):
-            customer = sim.pop.customer_ids[int(sim.meter_customer[m])]
-            states[area_of[customer]].apply_customer(
-                customer, meter, day.start, [None if np.isnan(v) else float(v) for v in day.kwh[m]]
-            )
-    return states
-
-
-def expected_alerts(plan: list[Scenario]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for s in plan:
-        assert s.expected is not None
-        e = s.expected
-        out |= {(e.transformer_area, rule) for rule in e.area_rules}
-        out |= {(s.customer_id, rule) for rule in e.customer_rules}
-        if e.other_area is not None:
-            out |= {(e.other_area, rule) for rule in e.other_area_rules}
-    return out
-
-
-def by_last_day(messages: list[Message], tz: Any) -> list[list[Message]]:
-    """The blocks grouped by the local day of their last interval, in delivery order."""
-    days: dict[str, list[Message]] = {}
-    for m in messages:
-        v = orjson.loads(m.value or b"null")
-        start = datetime.fromisoformat(v["start"]).timestamp()
-        last = start + (len(v["kwh"]) - 1) * v["interval_s"]
-        days.setdefault(datetime.fromtimestamp(last, tz).date().isoformat(), []).append(m)
-    return [days[d] for d in sorted(days)]
 
 
 async def run_day(
@@ -93,24 +39,10 @@ async def run_day(
 ) -> int:
     async with w.agent("readings").test_context() as ctx:
         await w.put_many(ctx, [(m.key, m.value) for m in readings])
-    name = area_energy_topic(w.settings)
-    sent = [s for s in w.producer.sent if s.topic == name]
-    async with w.agent("area_energy").test_context() as ctx:
-        for s in sent[sent_before:]:
-            await w.put(ctx, s.key, s.value, partition=s.partition)
+    sent = await forward_energy(w, sent_before)
     async with w.agent("area_readings").test_context() as ctx:
         await w.put_many(ctx, [(m.key, m.value) for m in supply])
-    return len(sent)
-
-
-def approx_doc(doc: Any) -> Any:
-    if isinstance(doc, dict):
-        return {k: approx_doc(v) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [approx_doc(v) for v in doc]
-    if isinstance(doc, float):
-        return pytest.approx(doc, rel=1e-9, abs=1e-9)
-    return doc
+    return sent
 
 
 async def test_the_planned_population_gives_the_reference_figures_and_the_planned_alerts(
@@ -146,10 +78,7 @@ async def test_the_planned_population_gives_the_reference_figures_and_the_planne
         assert w.rt.counters["area_energy_late"] == 0 and w.rt.counters["area_energy_not_member"] == 0
         assert w.rt.counters["area_energy_no_area"] == 0
         refs = reference(sim, tz, w.settings.lateness_s)
-        latest = {}
-        for s in w.sent_to(contract.STATS_AREA):
-            assert s.key is not None and s.value is not None
-            latest[s.key.decode()] = orjson.loads(s.value)
+        latest = latest_stats(w, contract.STATS_AREA)
         assert latest.keys() == refs.keys()
         for area, ref in refs.items():
             assert latest[area] == approx_doc(orjson.loads(orjson.dumps(ref.stats_document(area)))), area
@@ -159,11 +88,7 @@ async def test_the_planned_population_gives_the_reference_figures_and_the_planne
         await stage.tick()
         await w.producer.flush()
         alerts = [orjson.loads(s.value or b"") for s in w.sent_to(contract.ALERTS_INSPECTION)]
-        opened = {
-            (a["customer_id"] if a["scope"] == "customer" else a["transformer_area"], a["rule"])
-            for a in alerts
-            if a["status"] != "resolved"
-        }
+        opened = opened_alerts(alerts)
         assert opened == expected_alerts(plan)
         assert len(alerts) == len(opened)  # once each
         thief = next(s for s in plan if s.case == "theft")
