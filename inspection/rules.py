@@ -13,7 +13,8 @@ DOMAIN.md 6, defaults in ``InspectionThresholds`` (all configurable):
 | ``tamper_flag`` | customer | quality code tamper, cover_open or magnetic | major |
 
 (1) major when the area's loss rose over the same days; (2) the summary meter and >= 80 % of
-the area's other meters report; (3) major for special, level-1 and large-industrial customers.
+the area's other meters report, all judged at the area's data time (below); (3) major for
+special, level-1 and large-industrial customers.
 
 Where the defaults come from: all are DOMAIN.md 6's. 10 % is the upper edge of the 0-10 % band
 low-voltage areas are managed to (above it, a "high-loss area"); -1 % rather than 0 leaves room for
@@ -37,10 +38,16 @@ Choices made here, documented:
 - **"The area's loss rose"** (``consumption_drop`` major): the area's loss rate over the drop
   days (loss / supply, summed) is at least ``drop_area_rise_points`` (1 point) above the median of
   its complete trailing days.
-- **stopped_reporting** counts the area's *other customers'* meters (a customer whose meters all
-  failed together is one case: the meters are evidence, ``stopped_together``); without any other
-  meter, the summary meter alone decides. Once open, the alert stays open until the meter reports
-  again, whatever its neighbours do.
+- **stopped_reporting** is a statement about the data, not the wall clock: silence is measured
+  at the area's *data time*, the newest interval end of the summary meter and of the area's
+  other customers' meters. A meter is silent when its newest interval ends more than ``silent_s``
+  (4 h) before it; the summary meter and each other meter report when theirs ends within 4 h of
+  it. So whole days delivered after midnight (daily curves) are judged whenever they arrive, and
+  an area whose collection stopped altogether (no newer data) accuses nobody. The area's *other
+  customers'* meters count (a customer whose meters all failed together is one case: the meters
+  are evidence, ``stopped_together``); without any other meter, the summary meter alone decides.
+  Once open, the alert stays open until the meter reports again, whatever its neighbours do. The
+  wall clock keeps only the history horizon (below).
 - **tamper_flag** stays open while a tamper code was seen within ``tamper_keep_s`` (30 days,
   an inspection round), then resolves; a new tamper reading re-publishes it (evidence).
 - **History** (``timing.recent_s``, 7 days, as the credit alerts): a judged day that ended before
@@ -281,11 +288,17 @@ def consumption_drop(
     return Firing("major" if rose else "minor", CONSUMPTION_DROP, reason, evidence), evidence
 
 
+def area_data_end(other_meters: Sequence[int], supply_end: int | None) -> int | None:
+    """The area's data time for ``stopped_reporting``: the newest interval end of its summary
+    meter and its other customers' meters (None without any)."""
+    ends = [*other_meters, *([supply_end] if supply_end is not None else [])]
+    return max(ends) if ends else None
+
+
 def stopped_reporting(
     own_meters: Mapping[str, int],
     other_meters: Sequence[int],
     supply_end: int | None,
-    now: float,
     *,
     importance: str | None,
     tariff_class: str | None,
@@ -294,11 +307,17 @@ def stopped_reporting(
 ) -> tuple[Firing | None, dict[str, Any]]:
     """``own_meters``: the customer's meters and the end of each one's newest interval (epoch
     s); ``other_meters``: the same ends of the area's other customers' meters; ``supply_end``:
-    the summary meter's. Silent: no interval ending within ``silent_s`` of ``now``."""
-    silent = {m: end for m, end in own_meters.items() if now - end > t.silent_s}
-    reporting = sum(1 for end in other_meters if now - end <= t.silent_s)
+    the summary meter's. Judged at the area's data time (`area_data_end`), not the wall clock:
+    silent, a meter without an interval ending within ``silent_s`` of it."""
+    at = area_data_end(other_meters, supply_end)
+    if at is None:
+        silent: dict[str, int] = {}
+        reporting, supply_on = 0, False
+    else:
+        silent = {m: end for m, end in own_meters.items() if at - end > t.silent_s}
+        reporting = sum(1 for end in other_meters if at - end <= t.silent_s)
+        supply_on = supply_end is not None and at - supply_end <= t.silent_s
     share = reporting / len(other_meters) if other_meters else None
-    supply_on = supply_end is not None and now - supply_end <= t.silent_s
     ends = sorted(silent.values())
     evidence: dict[str, Any] = {
         "silent_meters": [{"meter_id": m, "last_interval_end": _iso(silent[m])} for m in sorted(silent)],
@@ -306,6 +325,7 @@ def stopped_reporting(
         "stopped_together": len(ends) > 1 and ends[-1] - ends[0] <= 3600,
         "neighbours_reporting_share": share,
         "summary_meter_reporting": supply_on,
+        "area_data_end": None if at is None else _iso(at),
         "threshold_h": t.silent_s / 3600.0,
     }
     if not silent:
@@ -541,7 +561,6 @@ def evaluate_customer(
             meters,
             other_meters,
             supply_end,
-            now,
             importance=inputs.importance,
             tariff_class=inputs.tariff_class,
             already_open=silent_open,
@@ -574,6 +593,7 @@ __all__ = [
     "InspectionThresholds",
     "TamperSeen",
     "area_conditions",
+    "area_data_end",
     "consumption_drop",
     "evaluate_area",
     "evaluate_customer",

@@ -80,10 +80,11 @@ readings agent sends the newest tamper code with the energy.
 (``streams.agents.credit_alerts``): a changed area is evaluated once it has had no new input for
 ``AREA_SETTLE_S`` (5 s: a backlog, a history load or a collection run is judged at its end, once),
 on the wall clock; a hold of ``decide`` is evaluated when it ends; every owned area again every
-``AREA_RECHECK_S`` (a silent meter's silence grows without input). ``inspection.rules`` publishes
-nothing for days, drops, tamper codes or silences older than ``recent_s`` (history opens
-nothing). Open alerts survive a restart as the credit alerts' do: a follower reads the compacted
-``alerts.inspection`` back before the first evaluation.
+``AREA_RECHECK_S`` (the history horizon moves on the wall clock; ``stopped_reporting`` itself
+is judged at the area's data time, the newest interval end of its summary meter and meters).
+``inspection.rules`` publishes nothing for days, drops, tamper codes or silences older than
+``recent_s`` (history opens nothing). Open alerts survive a restart as the credit alerts' do: a
+follower reads the compacted ``alerts.inspection`` back before the first evaluation.
 
 **Cost** (not measured yet: the benchmark's machine time was taken). On the customer side: one
 compact message per customer and batch (not per reading), built from the batch's outcomes, and a

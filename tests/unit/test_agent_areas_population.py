@@ -55,8 +55,9 @@ async def test_the_planned_population_gives_the_reference_figures_and_the_planne
         w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
         sim, plan, messages = population(w.settings.topic_prefix)
         tz = w.rt.tz
-        # the stage's clock a minute after the run's end (its last local midnight): stopped_reporting
-        # compares the meters' newest interval ends with the clock (4 h), so it is set, not read
+        # the stage's clock a minute after the run's end (its last local midnight), set, not read:
+        # the alerts' 7-day history horizon is on the clock (stopped_reporting is judged at the
+        # area's data time, whatever the clock)
         first = datetime.fromtimestamp(sim.start, tz).date()
         last = first + timedelta(days=sim.days)
         end = int(datetime(last.year, last.month, last.day, tzinfo=tz).timestamp())

@@ -92,7 +92,6 @@ def simulate() -> Run:
                         ends[customer],
                         others,
                         state.supply_end,
-                        now,
                         importance=p["importance"],
                         tariff_class=p["tariff_class"],
                         already_open=False,

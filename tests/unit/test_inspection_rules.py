@@ -3,7 +3,7 @@ incomplete day firing no loss rule, and the credit alerts' life cycle on inspect
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -170,18 +170,20 @@ def test_consumption_drop_needs_a_median_above_the_floor_and_complete_days() -> 
 
 # ------------------------------------------------------------------ stopped_reporting
 
-NOW = datetime(2027, 2, 10, 12, 0, tzinfo=DEFAULT_TZ).timestamp()
+NOW = datetime(2027, 2, 10, 12, 0, tzinfo=DEFAULT_TZ).timestamp()  # the area's data time
 H4 = 4 * 3600
 
 
 def stopped(
     own: dict[str, int], reporting: int = 10, silent_others: int = 0, **kw: Any
 ) -> tuple[str | None, dict[str, Any]]:
-    others = [int(NOW) - 900] * reporting + [int(NOW) - 10 * 3600] * silent_others
+    """The rule with ``reporting`` other meters ending at NOW, ``silent_others`` 10 h before,
+    and the summary meter at NOW (``supply_end``): the area's data time is NOW."""
+    others = [int(NOW)] * reporting + [int(NOW) - 10 * 3600] * silent_others
     args: dict[str, Any] = {"importance": None, "tariff_class": "residential", "already_open": False}
     args.update(kw)
-    supply_end = args.pop("supply_end", int(NOW) - 900)
-    firing, evidence = stopped_reporting(own, others, supply_end, NOW, t=T, **args)
+    supply_end = args.pop("supply_end", int(NOW))
+    firing, evidence = stopped_reporting(own, others, supply_end, t=T, **args)
     return (firing.severity if firing else None), evidence
 
 
@@ -215,6 +217,63 @@ def test_stopped_reporting_severity_by_importance_and_tariff(
     importance: str | None, tariff: str, severity: str
 ) -> None:
     assert stopped({"m1": int(NOW) - 5 * 3600}, importance=importance, tariff_class=tariff)[0] == severity
+
+
+@pytest.mark.parametrize(
+    ("supply_end", "others_end", "severity"),
+    [
+        (int(NOW), int(NOW), "minor"),  # the area's data time is NOW: the meter 5 h behind it
+        (int(NOW) - H4 - 1, int(NOW), None),  # the summary meter more than 4 h behind the others
+        (int(NOW) - H4, int(NOW), "minor"),  # ... exactly 4 h: it still reports
+        (int(NOW), int(NOW) - H4 - 1, None),  # the other meters more than 4 h behind the supply
+        (int(NOW), int(NOW) - H4, "minor"),
+        (int(NOW) - 5 * 3600 + 60, int(NOW) - 5 * 3600 + 60, None),  # all stopped together: no data
+    ],
+)
+def test_stopped_reporting_judges_silence_at_the_areas_data_time(
+    supply_end: int, others_end: int, severity: str | None
+) -> None:
+    own = {"m1": int(NOW) - 5 * 3600}
+    firing, evidence = stopped_reporting(
+        own,
+        [others_end] * 10,
+        supply_end,
+        importance=None,
+        tariff_class="residential",
+        already_open=False,
+        t=T,
+    )
+    assert (firing.severity if firing else None) == severity
+    assert evidence["area_data_end"] == datetime.fromtimestamp(max(supply_end, others_end), UTC).isoformat()
+
+
+def test_whole_days_delivered_after_midnight_are_judged_whenever_they_arrive() -> None:
+    """Daily curves: the area's data ends at a local midnight; the white screen's meter stopped
+    at 08:00 that day. Judged against the data, it fires however long after midnight the worker
+    looks (within the 7-day horizon); nothing fires from data older than the horizon."""
+    midnight = int(datetime(2027, 2, 11, 0, 0, tzinfo=DEFAULT_TZ).timestamp())
+    inputs = CustomerInputs(
+        days=customer_series([10.0] * 33), meters={"m1": midnight - 16 * 3600}, manager_id="mgr-a"
+    )
+    area = area_series([0.04] * 33)
+    others = [midnight] * 9
+
+    def opened(now: float) -> list[str]:
+        held = CustomerAlerts()
+        messages: list[dict[str, Any]] = []
+        for t in (now, now + 30):
+            evaluation = evaluate_customer(
+                "C1", inputs, area, others, midnight, held, t, ts="t", thresholds=T, timing=TIMING
+            )
+            publish(held, evaluation.messages)
+            messages += evaluation.messages
+        return [m["rule"] for m in messages]
+
+    for later in (60, 5 * 3600, 20 * 3600, 3 * 86400):
+        assert opened(midnight + later) == [STOPPED_REPORTING], later
+    silent_since = midnight - 16 * 3600
+    assert opened(silent_since + TIMING.recent_s - 60) == [STOPPED_REPORTING]
+    assert opened(silent_since + TIMING.recent_s + 1) == []  # history: older than the horizon
 
 
 def test_meters_of_one_customer_stopping_together_are_evidence_of_one_alert() -> None:
