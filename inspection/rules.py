@@ -31,7 +31,8 @@ Choices made here, documented:
   intervals does not read as loss; the metered rate is in the evidence too.
 - **area_loss_jump** is not judged on a negative-loss day: with a customer mapped to the wrong
   area the rate measures the mapping error, and its swings are not loss jumps (the simulated
-  wrong-area case: about -1,900 %, moving by tens of points from day to day).
+  wrong-area case: -5 to -25 %, moving by several points from day to day with the customer's
+  load).
 - **Trailing medians** (jump, drop) use the complete days among the 30 before the judged days,
   and need at least ``min_trailing_days`` (7) of them; a customer's median must be above
   ``drop_median_floor_kwh`` (1 kWh a day: an empty flat's standby is not a "drop").

@@ -93,6 +93,9 @@ JUMP = 0.05  # area_loss_jump: above the trailing 30-day median by more
 DROP = 0.40  # consumption_drop: daily kWh below this share of the trailing median ...
 DROP_DAYS = 3  # ... for this many consecutive complete days
 MARGIN = 0.02  # the planner keeps every planned loss rate this far from a threshold
+CRITICAL_LOSS = 0.20  # area_high_loss is critical above it
+WRONG_PART = (0.05, 0.30)  # a wrong-area customer's load: this part of its physical area's
+WRONG_RATE = (-0.25, -0.05)  # the topology area's loss rate the planner aims the wrong area at
 
 
 def summary_meter_id(area: str) -> str:
@@ -606,10 +609,13 @@ def plan_scenarios(
       load gone): the largest other customers of the thief's area with a steady load (the day's
       load at most 1.4 x the median, so 25 % of it stays under 40 %): consumption_drop fires,
       they must not rank first;
-    - wrong_area (the whole run): a customer that is 15 % or more of its topology area (of 3
-      customers or more) every day, so that area's loss rate stays under -2 %
-      (area_negative_loss); its physical area is one whose loss rate stays over 12 %
-      (area_high_loss) or, failing one, under 8 %;
+    - wrong_area (the whole run): a plausible customer, its load 5-30 % of its physical area's
+      every day (``WRONG_PART``; not one far larger than the area it is mapped to), mapped to an
+      area (of 3 customers or more) whose loss rate it turns clearly negative: every day under
+      -3 % (area_negative_loss; preferably within -5 % and -25 %, ``WRONG_RATE``) and not
+      below -30 %; its physical area's loss rises to stay either within 12-18 % or over 22 %
+      (area_high_loss, major or critical; preferred) or under 8 %, moving by less than 3 points
+      over the run (no area_loss_jump);
     - white_screen (event_day 10:00, to the end, ``white_screen_meters`` meters): a small
       customer (at most 2 % of its area, with 5 or more other meters there) whose missing energy
       leaves the area's loss rate under 8 % and within 3 points of before: stopped_reporting only
@@ -702,29 +708,41 @@ def plan_scenarios(
             )
         )
 
-    # wrong area: a large part of its topology area; the physical area clearly high, or clearly not
+    # wrong area: a plausible customer mapped to another area; its physical area high, or not
     wrong: tuple[int, int, tuple[str, ...]] | None = None
-    for i in sorted(range(sim.pop.n), key=lambda i: (-float(share[i].min()), i)):
+    best_key: tuple[Any, ...] | None = None
+    for i in range(sim.pop.n):
         a = int(topo[i])
-        if a in used or members[a] < 3 or share[i].min() < 0.15:
+        if a in used or members[a] < 3 or median[i] <= 0:
             continue
         ra = _rates((area_kwh[a] - kwh[i]) * (1 + loss[a]), area_kwh[a])
-        if not ra.max() <= NEGATIVE_LOSS - MARGIN / 2:  # (NaN: a day without supply fails it too)
+        # (NaN: a day without supply fails every check)
+        if not (ra.max() <= NEGATIVE_LOSS - MARGIN and ra.min() >= WRONG_RATE[0] - 0.05):
             continue
-        for high in (True, False):
-            for b in range(n_areas):
-                if b == a or b in used or members[b] == 0:
-                    continue
-                rb = rate(b, kwh[i], np.zeros(n_days))
-                if (high and rb.min() >= HIGH_LOSS + MARGIN) or (not high and rb.max() <= HIGH_LOSS - MARGIN):
-                    wrong = (i, b, ("area_high_loss",) if high else ())
-                    break
-            if wrong:
-                break
-        if wrong:
-            break
+        aimed = bool(ra.max() <= WRONG_RATE[1] and ra.min() >= WRONG_RATE[0])
+        for b in range(n_areas):
+            if b == a or b in used or members[b] == 0:
+                continue
+            part = kwh[i] / (area_kwh[b] + kwh[i])
+            if not (part.min() >= WRONG_PART[0] and part.max() <= WRONG_PART[1]):
+                continue
+            rb = rate(b, kwh[i], np.zeros(n_days))
+            if not rb.max() - rb.min() <= JUMP - MARGIN:
+                continue
+            major = rb.min() >= HIGH_LOSS + MARGIN and rb.max() <= CRITICAL_LOSS - MARGIN
+            critical = rb.min() >= CRITICAL_LOSS + MARGIN
+            if major or critical:
+                rules: tuple[str, ...] = ("area_high_loss",)
+            elif rb.max() <= HIGH_LOSS - MARGIN:
+                rules = ()
+            else:
+                continue
+            middle = abs(float(np.median(part)) - sum(WRONG_PART) / 2)
+            key = (bool(rules), aimed, -middle, -i, -b)
+            if best_key is None or key > best_key:
+                best_key, wrong = key, (i, b, rules)
     if wrong is None:
-        raise ValueError("no customer large enough to make its area's loss negative: use more customers")
+        raise ValueError("no plausible customer makes another area's loss negative: use more customers")
     w, b, b_rules = wrong
     a = int(topo[w])
     used |= {a, b}
