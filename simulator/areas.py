@@ -738,9 +738,9 @@ def plan_scenarios(
             else:
                 continue
             middle = abs(float(np.median(part)) - sum(WRONG_PART) / 2)
-            key = (bool(rules), aimed, -middle, -i, -b)
-            if best_key is None or key > best_key:
-                best_key, wrong = key, (i, b, rules)
+            preference = (bool(rules), aimed, -middle, -i, -b)
+            if best_key is None or preference > best_key:
+                best_key, wrong = preference, (i, b, rules)
     if wrong is None:
         raise ValueError("no plausible customer makes another area's loss negative: use more customers")
     w, b, b_rules = wrong
