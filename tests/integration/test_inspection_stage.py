@@ -14,6 +14,9 @@
 2. The same population with the worker SIGKILLed in the middle of a day (once it has committed
    some of that day's readings) and restarted: every area ends with the same figures (nothing
    lost, nothing counted twice).
+3. The same population as one 12-day backlog sent at once, every summary meter first: the
+   summary meters run days ahead of the customers' energy, nothing is refused, every area ends
+   with the reference figures.
 
 Written for the lead to run against the stack (``make up``); not run by its author (the
 benchmark's machine time).
