@@ -30,10 +30,13 @@ another length, or not on the grid, is invalid (``interval_mismatch``, ``off_gri
   at once one side may run days ahead of the other: judged against its own side, neither refuses
   the other's days. An interval within the lateness is applied and its day's figures change at
   once. A day whose end is behind the lateness cutoff of *both* sides (``min(supply_mark,
-  member_mark) - lateness_s``; no cutoff while a side has no input yet) can change no more: it is
-  *sealed* (its per-interval detail is replaced by its figures and per-customer totals), which
-  keeps the record small. The price: while one side lags (or is silent), the days since its mark
-  stay open (their per-interval detail stays in the record) until they leave the kept days.
+  member_mark) - lateness_s``) can change no more: it is *sealed* (its per-interval detail is
+  replaced by its figures and per-customer totals), which keeps the record small. While the
+  members have no input, nothing is sealed (their days hold only the summary meter: small). A
+  summary meter that lags (or has no input) holds the members' days open for at most
+  ``SUPPLY_HOLD_S`` (7 days, the alerts' history horizon) beyond the lateness: open days keep
+  every customer-interval, so a summary meter that stopped for good must not keep the area's
+  last 35 days open; its intervals older than that are ``late``.
   Within one side the order still matters: a member meter more than 48 h behind the newest member
   interval is refused (a backlog sent customer by customer rather than day by day would be).
   ``watermark`` is the newer of the two marks: the day reported by default, the kept days' end.
@@ -89,6 +92,7 @@ DAYS_KEPT = 35
 D30_DAYS = 30
 COMPLETE_COVERAGE = 0.98
 MAX_METERS_PER_CUSTOMER = 8
+SUPPLY_HOLD_S = 7 * 86400  # how long a lagging summary meter holds the members' days open
 _FOREVER = 1 << 62  # the end of an open membership
 
 F64 = npt.NDArray[np.float64]
@@ -450,10 +454,14 @@ class AreaState:
 
     def seal_cutoff(self) -> int | None:
         """The instant before which nothing can change any more: the older side's mark less the
-        lateness (None while a side has no input)."""
-        if self.supply_mark is None or self.member_mark is None:
+        lateness; None while the members have no input; a summary meter behind (or without
+        input) holds it at most ``SUPPLY_HOLD_S`` behind the members' cutoff."""
+        if self.member_mark is None:
             return None
-        return min(self.supply_mark, self.member_mark) - self.lateness_s
+        members = self.member_mark - self.lateness_s
+        if self.supply_mark is None:
+            return members - SUPPLY_HOLD_S
+        return max(min(members, self.supply_mark - self.lateness_s), members - SUPPLY_HOLD_S)
 
     # ------------------------------------------------------------------ sealing, compaction
 
@@ -967,6 +975,7 @@ __all__ = [
     "D30_DAYS",
     "DAYS_KEPT",
     "NOT_MEMBER",
+    "SUPPLY_HOLD_S",
     "AreaState",
     "CustomerDay",
     "DayFigures",

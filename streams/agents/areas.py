@@ -66,9 +66,9 @@ day first across its customers (:func:`batch_energy_messages`), not one customer
 another's. What remains: two workers (or partitions of ``meter.readings``) whose backlogs run more
 than 48 h of data time apart for customers of the same area (the consumer fetches its partitions
 evenly, so this is not expected); such energy is refused and counted (``area_energy_late``). The
-price of the per-side watermark: while a side lags or is silent (a summary meter that stopped),
-the area's days since stay open (their per-interval detail in the record) until they leave the
-35 kept days.
+price of the per-side watermark: while the summary meter lags or is silent, the area's days since
+stay open (their per-interval detail in the record), for 7 days at most (``SUPPLY_HOLD_S``; its
+older intervals are then late).
 
 **Per-customer rules run on the area side.** ``stopped_reporting`` needs the area's summary
 meter and its other meters, ``consumption_drop`` the area's complete days and loss, and the

@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from inspection.area import _HEAD, COMPLETE_COVERAGE, NOT_MEMBER, AreaState, DayFigures
+from inspection.area import (
+    _HEAD,
+    COMPLETE_COVERAGE,
+    NOT_MEMBER,
+    SUPPLY_HOLD_S,
+    AreaState,
+    DayFigures,
+    _SealedDay,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -643,6 +651,30 @@ def test_a_day_stays_open_until_both_sides_passed_it() -> None:
     restored = AreaState.from_bytes(state.to_bytes(), SHANGHAI)
     assert (restored.supply_mark, restored.member_mark) == (state.supply_mark, state.member_mark)
     assert restored.to_bytes() == state.to_bytes()
+
+
+def test_a_lagging_summary_meter_holds_the_members_days_open_for_7_days_at_most() -> None:
+    state, lo = small_area()
+    first = date(2026, 11, 2).toordinal()
+    state.apply_supply(lo, [10.0] * 96)
+    for k in range(12):  # the members 12 days on, the summary meter stopped after the first day
+        state.apply_customer("c1", "m1", lo + k * 86400, [4.0] * 96)
+    members_cut = lo + 12 * 86400 - Q - 48 * 3600
+    assert state.seal_cutoff() == members_cut - SUPPLY_HOLD_S == lo + 3 * 86400 - Q
+    sealed = sorted(o for o, d in state._days.items() if isinstance(d, _SealedDay))
+    assert sealed == [first, first + 1]  # not only the summary meter's day 0: 7 days at most
+    # the summary meter's backlog: the days still held open take it, the sealed ones refuse it
+    assert state.apply_supply(lo + 86400, [10.0] * 96).count("late") == 96
+    assert state.apply_supply(lo + 2 * 86400, [10.0] * 96).count("applied") == 96
+    (day,) = state.days(first + 2, 1)
+    assert day.loss_rate == pytest.approx(0.6) and day.covered_intervals == 96
+    # without any summary-meter input the same bound applies
+    fresh, lo = small_area()
+    for k in range(12):
+        fresh.apply_customer("c1", "m1", lo + k * 86400, [4.0] * 96)
+    assert fresh.seal_cutoff() == members_cut - SUPPLY_HOLD_S
+    assert fresh.apply_supply(lo + 2 * 86400, [10.0]).statuses == ["applied"]
+    assert fresh.apply_supply(lo + 86400, [10.0]).statuses == ["late"]
 
 
 def test_a_reading_of_a_day_no_longer_kept_is_late() -> None:
