@@ -532,7 +532,7 @@ class AreaStage:
                         why = result.reasons.get(k, status)
                         detail = (
                             f"interval older than the allowed lateness of {state.lateness_s} s behind the "
-                            "area's newest summary-meter interval"
+                            "area's newest summary-meter interval, or of a day the area has sealed"
                             if status == LATE
                             else "rejected by the area state"
                         )
