@@ -6,7 +6,7 @@ Shared by tests/unit/test_agent_areas_population.py and tests/unit/test_agent_ar
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -21,9 +21,13 @@ from streams.app import area_energy_topic
 from tests.unit.worker_harness import WorkerUnderTest
 
 CUSTOMERS, DAYS, SEED = 200, 12, 7
+# Fixed first days, never the wall clock's: a run from YEAR_END spans a year's end, from LEAP_DAY
+# 29 February and a month's end. In the past, as the agents refuse readings from the future.
+YEAR_END, LEAP_DAY = date(2025, 12, 30), date(2024, 2, 28)
 
 
-def population(prefix: str) -> tuple[AreaSimulation, list[Scenario], list[Message]]:
+def population(prefix: str, first: date) -> tuple[AreaSimulation, list[Scenario], list[Message]]:
+    """The planned run of ``DAYS`` whole local days from ``first`` (the options' time zone)."""
     opts = SimulationOptions(
         bootstrap="unused:9",
         topic_prefix=prefix,
@@ -33,6 +37,7 @@ def population(prefix: str) -> tuple[AreaSimulation, list[Scenario], list[Messag
         blocks=True,
         outages=False,
     )
+    opts = replace(opts, start=datetime(first.year, first.month, first.day, tzinfo=opts.tz))
     sim, _ = area_simulation(opts)
     bare = replace(sim, scenarios=())
     plan = plan_scenarios(bare, event_day=sim.days - 5)  # every case within the 7-day horizon at the end

@@ -6,9 +6,10 @@ an ``AreaState`` fed directly with the same readings."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -19,8 +20,20 @@ from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, CUSTOMERS, METER_RE
 from streams.agents.areas import area_at, moved_areas
 from streams.app import area_energy_topic
 from streams.ownership import partition_of
-from tests.unit.area_population import approx_doc, latest_stats, population, reference
-from tests.unit.worker_harness import WorkerUnderTest, js, quarter_hours_ago, reading, worker_under_test
+from tests.unit.area_population import YEAR_END, approx_doc, latest_stats, population, reference
+from tests.unit.worker_harness import WorkerUnderTest, js, reading, worker_under_test
+
+# Every instant of these tests derives from this one "now", never from the wall clock: 01:00 on
+# 1 March 2024 in the worker's zone (the settings' default), so the quarter hours before it span a
+# day's, a month's end and the day before is a leap day; in the past, as the agents refuse
+# readings from the future. The stage's rules take it as ``now`` (or ``stage.clock``).
+NOW = datetime(2024, 3, 1, 1, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def quarter_hours_ago(n: int) -> datetime:
+    """The end of the 15-minute interval ``n`` quarter hours before ``NOW`` (UTC)."""
+    return (NOW - timedelta(seconds=n * 900)).astimezone(UTC)
+
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -263,7 +276,7 @@ async def test_a_high_loss_day_opens_one_alert_with_suspects_and_history_opens_n
         stage = w.worker.areas
         stage.batch_within_s = 0.01
         tz = w.rt.tz
-        today = datetime.now(tz).date()
+        today = NOW.astimezone(tz).date()
         day = today - timedelta(days=1)
         lo = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
         n = (int(datetime(today.year, today.month, today.day, tzinfo=tz).timestamp()) - lo) // 900
@@ -283,7 +296,7 @@ async def test_a_high_loss_day_opens_one_alert_with_suspects_and_history_opens_n
         assert doc["loss_rate"] == pytest.approx(0.3)
         assert stage.pending["TA1"] > 0  # to be judged once settled (the tick)
 
-        now = datetime.now(tz).timestamp()
+        now = NOW.timestamp()
         stage.evaluate("TA1", now)
         await w.producer.flush()
         (alert,) = alerts(w)
@@ -308,7 +321,7 @@ async def complete_day_with_loss(w: WorkerUnderTest, loss_rate: float, days_ago:
     """Two customers of TA1 and its summary meter over a whole local day ``days_ago`` days back,
     the summary meter ``loss_rate`` above their sum; the day's date."""
     tz = w.rt.tz
-    day = datetime.now(tz).date() - timedelta(days=days_ago)
+    day = NOW.astimezone(tz).date() - timedelta(days=days_ago)
     nxt = day + timedelta(days=1)
     lo = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
     n = (int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp()) - lo) // 900
@@ -332,7 +345,7 @@ async def test_the_tick_judges_an_area_once_it_has_settled(tmp_path: Path) -> No
     async with worker_under_test(tmp_path, credit_open_hold_s=0.0) as w:
         stage = w.worker.areas
         stage.batch_within_s = 0.01
-        t0 = datetime.now(w.rt.tz).timestamp()
+        t0 = NOW.timestamp()
         stage.clock = lambda: t0
         stage.owns = lambda area: True  # type: ignore[method-assign]  # no consumer assignment here
         w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
@@ -363,7 +376,7 @@ async def test_history_loaded_later_than_the_horizon_publishes_nothing(tmp_path:
         stage.owns = lambda area: True  # type: ignore[method-assign]
         w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
         await complete_day_with_loss(w, 0.30, days_ago=9)  # older than the 7-day horizon
-        stage.clock = lambda: datetime.now(w.rt.tz).timestamp() + 10.0
+        stage.clock = lambda: NOW.timestamp() + 10.0
         await stage.tick()
         await w.producer.flush()
         assert stats_area(w)[-1]["day"]["loss_rate"] == pytest.approx(0.30)
@@ -399,7 +412,7 @@ async def test_a_restarted_stage_that_read_its_alerts_back_publishes_nothing_aga
         stage = w.worker.areas
         stage.batch_within_s = 0.01
         await complete_day_with_loss(w, 0.25)
-        now = datetime.now(w.rt.tz).timestamp()
+        now = NOW.timestamp()
         stage.evaluate("TA1", now)
         await w.producer.flush()
         (sent,) = w.sent_to(ALERTS_INSPECTION)
@@ -447,7 +460,7 @@ async def test_a_multi_day_backlog_summary_meters_first_loses_no_energy(tmp_path
     async with worker_under_test(tmp_path) as w:
         stage = w.worker.areas
         stage.batch_within_s = 0.01
-        sim, _plan, messages = population(w.settings.topic_prefix)
+        sim, _plan, messages = population(w.settings.topic_prefix, YEAR_END)
         of = lambda t: [(m.key, m.value) for m in messages if m.topic == w.settings.topic(t)]  # noqa: E731
         async with w.agent("customers").test_context() as ctx:
             await w.put_many(ctx, of(CUSTOMERS))
@@ -456,6 +469,7 @@ async def test_a_multi_day_backlog_summary_meters_first_loses_no_energy(tmp_path
         async with w.agent("readings").test_context() as ctx:
             await w.put_many(ctx, of(METER_READINGS))
         await forward_energy(w)
+        assert w.dead_letters(METER_READINGS) == []  # the reference counts every interval
         counters = w.rt.counters
         assert counters["area_energy_applied"] > 0 and counters["area_supply_applied"] > 0
         for side in ("energy", "supply"):
