@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -58,7 +58,10 @@ CUSTOMERS, DAYS, SEED = 200, 12, 7
 FAST = {"GRIDPULSE_CREDIT_OPEN_HOLD_S": "20"}
 
 
-def population(settings: Settings) -> tuple[AreaSimulation, list[Scenario], list[Message]]:
+def population(settings: Settings, now: datetime) -> tuple[AreaSimulation, list[Scenario], list[Message]]:
+    """The planned run of ``DAYS`` whole local days ending at the last local midnight before
+    ``now`` (the test's one reading of the wall clock: the broker's retention and the alerts'
+    7-day horizon need recent data; no month or weekday is assumed)."""
     opts = SimulationOptions(
         bootstrap=settings.kafka_bootstrap,
         topic_prefix=settings.topic_prefix,
@@ -68,7 +71,7 @@ def population(settings: Settings) -> tuple[AreaSimulation, list[Scenario], list
         blocks=True,
         outages=False,
     )
-    sim, _ = area_simulation(opts)
+    sim, _ = area_simulation(opts, now)
     bare = replace(sim, scenarios=())
     plan = plan_scenarios(bare, event_day=sim.days - 5)  # within the horizon at the run's end
     sim = replace(bare, scenarios=plan)
@@ -215,7 +218,8 @@ def scope_rule(alert: dict[str, Any]) -> tuple[str, str]:
 
 async def test_the_planned_cases_give_their_alerts_and_every_area_its_figures(alert_settings, worker_factory):
     settings = alert_settings
-    sim, plan, messages = population(settings)
+    now = datetime.now(UTC)  # read once: every instant of the run derives from it
+    sim, plan, messages = population(settings, now)
     refs = reference(sim, settings.tz, settings.lateness_s)
     want = {a: orjson.loads(orjson.dumps(s.stats_document(a))) for a, s in refs.items()}
     for doc in want.values():
@@ -309,7 +313,8 @@ async def test_the_planned_cases_give_their_alerts_and_every_area_its_figures(al
 
 async def test_sigkill_mid_run_ends_with_the_same_area_figures(topics, worker_factory):
     settings = topics.model_copy(update={"batch_max": 200, "batch_within_s": 0.2})
-    sim, _, messages = population(settings)
+    now = datetime.now(UTC)  # read once: every instant of the run derives from it
+    sim, _, messages = population(settings, now)
     refs = reference(sim, settings.tz, settings.lateness_s)
     want = {a: orjson.loads(orjson.dumps(s.stats_document(a))) for a, s in refs.items()}
 
@@ -354,7 +359,8 @@ async def test_a_backlog_summary_meters_first_loses_no_energy(topics, worker_fac
     side's lateness against its own newest interval, so nothing is refused and every area ends
     with the reference figures."""
     settings = topics
-    sim, _, messages = population(settings)
+    now = datetime.now(UTC)  # read once: every instant of the run derives from it
+    sim, _, messages = population(settings, now)
     refs = reference(sim, settings.tz, settings.lateness_s)
     want = {a: orjson.loads(orjson.dumps(s.stats_document(a))) for a, s in refs.items()}
     worker = worker_factory(settings, **FAST).start()
