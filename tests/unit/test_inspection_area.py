@@ -576,7 +576,10 @@ def test_open_day_cells_round_trip_exactly_in_every_encoding(values: list[float]
 # ------------------------------------------------------------------ a watermark per side
 
 
-def test_a_multi_day_backlog_summary_meters_first_gives_the_day_by_day_figures() -> None:
+@pytest.mark.parametrize(  # a fixed start, never the wall clock: across a month end, a year end, 29 Feb
+    "first", [date(2027, 1, 31), date(2027, 12, 30), date(2028, 2, 28)], ids=str
+)
+def test_a_multi_day_backlog_summary_meters_first_gives_the_day_by_day_figures(first: date) -> None:
     """The planned population (simulator/areas.py, every case) as one backlog: every area's
     summary meter for all the days, then all the customers' energy, day after day. The summary
     meters run days ahead of the customers' energy; judged against its own side, nothing is
@@ -587,8 +590,17 @@ def test_a_multi_day_backlog_summary_meters_first_gives_the_day_by_day_figures()
     from simulator.areas import plan_scenarios
     from simulator.run import SimulationOptions
 
-    opts = SimulationOptions(bootstrap="unused:9", customers=200, days=12, seed=7, blocks=True, outages=False)
+    opts = SimulationOptions(
+        bootstrap="unused:9",
+        customers=200,
+        days=12,
+        seed=7,
+        blocks=True,
+        outages=False,
+        start=datetime(first.year, first.month, first.day, tzinfo=SHANGHAI),
+    )
     sim, _ = area_simulation(opts)
+    assert datetime.fromtimestamp(sim.start, SHANGHAI).date() == first
     bare = replace(sim, scenarios=())
     sim = replace(bare, scenarios=plan_scenarios(bare, event_day=sim.days - 5))
     area_of = dict(zip(sim.pop.customer_ids, sim.topology, strict=True))

@@ -31,7 +31,9 @@ from simulator.load import LoadModel
 from simulator.population import make_population
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-START = int(datetime(2026, 3, 2, tzinfo=SHANGHAI).timestamp())
+# fixed first days, never the wall clock's: a Monday in March, and runs across a month's end,
+# a year's end and 29 February
+STARTS = [date(2026, 3, 2), date(2027, 1, 31), date(2027, 12, 30), date(2028, 2, 28)]
 DAYS, SEED, N = 14, 7, 200
 T = InspectionThresholds()
 
@@ -44,21 +46,22 @@ class Run:
     states: dict[str, AreaState] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def run() -> Run:
-    return simulate()
+@pytest.fixture(scope="module", params=STARTS, ids=str)
+def run(request: pytest.FixtureRequest) -> Run:
+    first: date = request.param
+    return simulate(int(datetime(first.year, first.month, first.day, tzinfo=SHANGHAI).timestamp()))
 
 
-def simulate() -> Run:
+def simulate(start: int) -> Run:
     pop = make_population(N, SEED)
-    load = LoadModel(pop, SEED, SHANGHAI, growth_ref=START)
-    plan = plan_scenarios(AreaSimulation(pop, load, START, DAYS, SEED, ()))
-    sim = AreaSimulation(pop, load, START, DAYS, SEED, plan)
+    load = LoadModel(pop, SEED, SHANGHAI, growth_ref=start)
+    plan = plan_scenarios(AreaSimulation(pop, load, start, DAYS, SEED, ()))
+    sim = AreaSimulation(pop, load, start, DAYS, SEED, plan)
     theft_area = next(s.expected.transformer_area for s in plan if s.case == "theft" and s.expected)
     out = Run(plan, states={a: AreaState(SHANGHAI) for a in sim.areas})
     area_of = dict(zip(pop.customer_ids, sim.topology, strict=True))
     for customer, area in area_of.items():
-        out.states[area].join(customer, START - 86400)
+        out.states[area].join(customer, start - 86400)
     profile = {p["customer_id"]: p for p in pop.profiles}
     tamper: dict[str, TamperSeen] = {}
     for day in sim.all_days():

@@ -9,7 +9,7 @@ and every value decoding and validating as the contract's ``meter.readings``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice, pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ import pytest
 from gridpulse.cli import build_parser
 from schemas import topics
 from schemas.blocks import ReadingBlock, decode_reading
-from schemas.validation import check_block, check_reading
+from schemas.validation import DEMAND_MARGIN, check_block, check_reading
 from simulator.area_run import area_messages, area_simulation
 from simulator.areas import (
     TAMPER_CODES,
@@ -39,6 +39,7 @@ from simulator.clock import INTERVAL_S
 from simulator.load import LoadModel
 from simulator.population import make_population
 from simulator.run import Message, Simulation, SimulationOptions
+from tests.unit.area_population import LEAP_DAY, YEAR_END, population
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = int(datetime(2026, 3, 2, tzinfo=SHANGHAI).timestamp())  # a Monday
@@ -650,3 +651,39 @@ def test_blocks_delivered_as_a_collection_run_carry_the_in_order_intervals(windo
         next(window.messages("block", collection=CollectionOptions()))
     with pytest.raises(ValueError, match="single form"):
         next(window.messages("block", singles=BadConfig()))
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        YEAR_END,
+        pytest.param(
+            LEAP_DAY,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="simulator/load.py draws demand_kw = kW x (1 + Exp(0.06)) without bound: C000044, "
+                "29 Feb 2024 12:00 local, 587.223 kW > 391 kVA x 1.5 (impossible_demand)",
+            ),
+        ),
+    ],
+    ids=str,
+)
+def test_the_planned_population_s_demand_stays_within_what_the_readings_agent_accepts(first: date) -> None:
+    """The agent-flow tests compare the stage with a reference fed every simulated interval: the
+    readings agent must refuse none, so no meter's demand may pass its contract x DEMAND_MARGIN."""
+    _, _, messages = population("u.", first)
+    profiles = [orjson.loads(m.value or b"") for m in messages if m.topic == "u." + topics.CUSTOMERS]
+    contract = {p["customer_id"]: p.get("contract_kva") for p in profiles}
+    assert len(contract) == N
+    over, seen = [], 0
+    for m in messages:
+        if m.topic != "u." + topics.METER_READINGS:
+            continue
+        v = orjson.loads(m.value or b"")
+        kva = contract[v["customer_id"]]
+        for i, kw in enumerate(v.get("demand_kw") or []):
+            seen += kw is not None
+            if kva and kw is not None and kw > kva * DEMAND_MARGIN:
+                over.append((v["customer_id"], v["start"], i, kw, kva))
+    assert seen > 0
+    assert over == []
