@@ -773,10 +773,11 @@ async def delete_run_redis_keys(settings: Settings, run: str) -> int:
     return deleted
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    skip = set(args.skip) | (set(EXTRA_PHASES) - set(args.with_))
+def run_settings(letter: str, partitions: int) -> tuple[str, Path, Settings]:
+    """A run's name (``letter`` + epoch seconds), its output directory and its settings: its own
+    topic prefix, app id, state directory and block of web ports, on ``partitions``."""
     base = get_settings()
-    run = f"b{int(time.time())}"
+    run = f"{letter}{int(time.time())}"
     out_dir = OUT / run
     settings = base.model_copy(
         update={
@@ -784,9 +785,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "app_id": f"gridpulse-bench-{run}",
             "data_dir": str(out_dir / "faust"),
             "web_port": free_port_base(base.web_port + 7),
-            "topic_partitions": args.partitions,
+            "topic_partitions": partitions,
         }
     )
+    return run, out_dir, settings
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    skip = set(args.skip) | (set(EXTRA_PHASES) - set(args.with_))
+    run, out_dir, settings = run_settings("b", args.partitions)
     r: dict[str, Any] = {
         "run": run,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
