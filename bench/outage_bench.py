@@ -122,6 +122,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         worker.stop()
         names = [settings.topic(t.name) for t in contract.CONTRACT_TOPICS]
         await delete_topics(settings, names)
+        from bench.run import delete_run_redis_keys
+
+        await delete_run_redis_keys(settings, run)
     lat = np.array(latencies)
     return {
         "customers_on_feeder": args.customers,

@@ -22,35 +22,22 @@ from typing import Any
 import orjson
 
 from bench.run import (
-    OUT,
     create_contract_topics,
     delete_run_topics,
-    free_port_base,
     idle_rss,
     peak_rss_bytes,
     publish,
     rss_bytes,
+    run_settings,
     wait_applied,
 )
-from gridpulse.settings import get_settings
 from gridpulse.workerproc import WorkerProcess
 from schemas import topics as contract
 from simulator.population import make_population
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    base = get_settings()
-    run = f"p{int(time.time())}"
-    out_dir = OUT / run
-    settings = base.model_copy(
-        update={
-            "topic_prefix": f"{run}.",
-            "app_id": f"gridpulse-bench-{run}",
-            "data_dir": str(out_dir / "faust"),
-            "web_port": free_port_base(base.web_port + 7),
-            "topic_partitions": args.partitions,
-        }
-    )
+    run, out_dir, settings = run_settings("p", args.partitions)
     r: dict[str, Any] = {
         "run": run,
         "command": "python -m bench.profiles_rss " + " ".join(sys.argv[1:]),

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from schemas.validation import DEMAND_MARGIN
 from simulator.clock import INTERVAL_S, local
 from simulator.outages import Outage
 from simulator.population import PROFILES, Population
@@ -121,6 +122,9 @@ class LoadModel:
         if interval_s != INTERVAL_S:
             raise ValueError("the load shapes are in quarter hours: interval_s must be 900")
         self._cap_kw = pop.contract_kva * 0.98
+        # a demand peak above contract kVA x DEMAND_MARGIN is impossible to the input rules
+        # (schemas.validation): the simulator's valid readings stay below it, with room for rounding
+        self._demand_cap_kw = pop.contract_kva * (DEMAND_MARGIN * 0.99)
 
     def mean_kw(self, start: int) -> np.ndarray:
         """Expected load (no noise, no outages) of the interval starting at `start`."""
@@ -176,7 +180,8 @@ class LoadModel:
         kvarh = np.where(pop.has_kvarh, kvarh, np.nan)
         export = np.where(pop.has_kvarh_export, export, np.nan)
         # maximum demand of a sliding sub-interval is at least the interval average
-        demand = np.where(pop.has_demand, kw * (1 + rng.exponential(0.06, n)), np.nan)
+        peak = np.minimum(kw * (1 + rng.exponential(0.06, n)), self._demand_cap_kw)
+        demand = np.where(pop.has_demand, peak, np.nan)
         estimated = rng.random(n) < pop.estimated_rate
         return StepReadings(
             start=start,

@@ -520,3 +520,25 @@ def test_cli_parser_defaults():
     assert (o.customers, o.days, o.seed, o.bad_share, o.duplicate_share) == (200, 2.0, 3, 0.02, 0.01)
     assert not o.billing and o.outages and not o.replay_uci
     assert args.func.__name__ == "main"
+
+
+def test_demand_peaks_stay_within_what_the_input_rules_accept() -> None:
+    """A simulated valid reading's demand never exceeds contract kVA x DEMAND_MARGIN (the input
+    rules dead-letter it as ``impossible_demand``). The load is pushed to its 0.98 x kVA cap
+    in every interval, where the peak's random excess used to cross the margin about once in
+    5,000 draws."""
+    from schemas.validation import DEMAND_MARGIN
+
+    pop = make_population(1000, seed=11)
+    pop.base_kw[:] = pop.contract_kva * 5.0  # every interval at the cap
+    tz = ZoneInfo("Asia/Shanghai")
+    start = int(datetime(2028, 2, 28, tzinfo=tz).timestamp())
+    model = LoadModel(pop, seed=11, tz=tz, growth_ref=start)
+    limit = pop.contract_kva * DEMAND_MARGIN
+    metered = 0
+    for k in range(400):
+        step = model.step(start + k * 900)
+        has = ~np.isnan(step.demand_kw)
+        metered += int(has.sum())
+        assert not np.any(step.demand_kw[has] > limit[has]), f"interval {k}"
+    assert metered > 50_000  # enough draws that the old model crossed the margin
