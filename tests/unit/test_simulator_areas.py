@@ -655,17 +655,7 @@ def test_blocks_delivered_as_a_collection_run_carry_the_in_order_intervals(windo
 
 @pytest.mark.parametrize(
     "first",
-    [
-        YEAR_END,
-        pytest.param(
-            LEAP_DAY,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="simulator/load.py draws demand_kw = kW x (1 + Exp(0.06)) without bound: C000044, "
-                "29 Feb 2024 12:00 local, 587.223 kW > 391 kVA x 1.5 (impossible_demand)",
-            ),
-        ),
-    ],
+    [YEAR_END, LEAP_DAY],
     ids=str,
 )
 def test_the_planned_population_s_demand_stays_within_what_the_readings_agent_accepts(first: date) -> None:
