@@ -58,7 +58,9 @@ Choices made here, documented:
   replaced within the horizon reads as stopped until then, the replacement is not known here).
 
 The life cycle is the credit alerts' (``alerts.credit_rules.decide``: holds, flapping, evidence
-refresh), with ``alert_id = inspection:<customer or area>:<rule>`` (``inspection_kind``). Area
+refresh: an open area alert is published again when its loss rate moves by more than
+``evidence_change_points`` or its first suspect changes, never because a day passed), with
+``alert_id = inspection:<customer or area>:<rule>`` (``inspection_kind``). Area
 alerts carry ``suspects`` (``inspection.suspects``), most suspicious first, and ``manager_ids``
 (their managers); no customer name anywhere.
 """
@@ -96,7 +98,7 @@ TAMPER_FLAG = "tamper_flag"
 AREA_RULES = (HIGH_LOSS, NEGATIVE_LOSS, LOSS_JUMP)
 CUSTOMER_RULES = (CONSUMPTION_DROP, STOPPED_REPORTING, TAMPER_FLAG)
 MAJOR_IMPORTANCE = frozenset({"special", "level1"})
-SUSPECTS_IN_EVIDENCE = 3  # an open area alert is re-published when its top suspects change
+SUSPECTS_IN_EVIDENCE = 3  # the top suspects an area alert's evidence names (its first is news)
 
 Conditions = dict[str, tuple[Firing | None, dict[str, Any]]]
 
@@ -384,12 +386,18 @@ def _rate_moved(old: Mapping[str, Any], new: Mapping[str, Any], points: float) -
     return abs(float(b) - float(a)) > points
 
 
+def _leader(evidence: Mapping[str, Any]) -> str | None:
+    suspects = evidence.get("suspects") or []
+    return str(suspects[0]) if suspects else None
+
+
 def _evidence_changed(
     t: InspectionThresholds, family: str, old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> bool:
     """What a reader of the open alert would want to know again: not a new day alone."""
     if family in AREA_RULES:
-        return _rate_moved(old, new, t.evidence_change_points) or old.get("suspects") != new.get("suspects")
+        # the suspect an inspector would visit first; the order behind it moves with daily noise
+        return _rate_moved(old, new, t.evidence_change_points) or _leader(old) != _leader(new)
     if family == CONSUMPTION_DROP:
         return old.get("area_loss_rose") != new.get("area_loss_rose")
     if family == STOPPED_REPORTING:

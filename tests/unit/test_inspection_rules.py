@@ -488,7 +488,7 @@ def test_a_consumption_drop_that_ended_before_the_horizon_opens_nothing() -> Non
     assert opened(end_of_last + TIMING.recent_s + 1) == []
 
 
-def test_an_open_area_alert_is_published_again_when_its_top_suspects_change() -> None:
+def test_an_open_area_alert_is_published_again_when_its_first_suspect_changes() -> None:
     held = CustomerAlerts()
     days = [area_day(LAST, 1000.0, 850.0)]
 
@@ -507,3 +507,6 @@ def test_an_open_area_alert_is_published_again_when_its_top_suspects_change() ->
     assert again["status"] == "open" and [s["customer_id"] for s in again["suspects"]] == ["C2", "C7", "C3"]
     new_scores = [Suspect(s.customer_id, s.score / 2, s.reasons, s.evidence, s.manager_id) for s in reordered]
     assert run(new_scores, NOON + 90) == []  # same top suspects, other scores: not news
+    behind = [reordered[0], reordered[2], reordered[1]]  # C2 still first, C3 and C7 swap
+    assert run(behind, NOON + 120) == []  # the order behind the first suspect moves daily: not news
+    assert [s["customer_id"] for s in held.published[HIGH_LOSS]["suspects"]] == ["C2", "C7", "C3"]
