@@ -152,6 +152,9 @@ class Runtime:
         # only for customers that moved (the others: their profile's area, from the beginning)
         self.area_table = table("customer-areas", "transformer areas of customers that moved, JSON")
         self._moved: dict[str, tuple[tuple[str, int], ...]] = {}
+        # inspection: the energy of customers read before any profile of theirs, held for the
+        # area their first profile names (streams.agents.areas.hold_energy), JSON
+        self.held_energy_table = table("area-held-energy", "energy of customers without a profile yet, JSON")
         # what the agents read of the profiles (ProfileFacts), None for a customer without
         # one: a reading looks its customer up on the hot path
         self._profiles: dict[str, ProfileFacts | None] = {}

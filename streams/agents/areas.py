@@ -52,9 +52,18 @@ has to the area the customer belonged to then, so a late reading of an interval 
 goes to A after the move. Routing and sending happen in the readings agent without an await
 between reading the customer's areas and ``send_soon``, and the customers agent records the move,
 then sends ``leave`` and ``join`` in one synchronous step, so on the area topic (one producer,
-per-partition order) B sees ``join`` before any energy of the customer routed to it. Not counted:
-readings of a customer applied before its first profile named an area (no area known; counted as
-``area_energy_no_area``). A deleted profile leaves the customer in its area.
+per-partition order) B sees ``join`` before any energy of the customer routed to it.
+
+**Readings before the profile.** A new customer's first readings, or a whole backlog read at a
+fresh start beside the ``customers`` topic, may be applied before any profile of the customer:
+no area is known yet. Their energy is held (table ``area-held-energy``, customer-keyed,
+changelogged; at most 7 days behind the customer's newest interval, ``HOLD_S``) and sent, after
+the ``join``, to the area the customer's first profile names (``hold_energy``,
+``release_held``); the record is deleted once the producer has delivered those messages, so a
+crash in between sends them again (counted once by the area) and never loses them. Not counted:
+the energy of a customer whose profile names no transformer area, and held energy more than 7
+days behind the customer's newest (both ``area_energy_no_area``). A deleted profile leaves the
+customer in its area (no ``leave``); its later readings are held as a new customer's.
 
 **A backlog loses no energy.** The summary meters (one hop) and the customers' energy (two hops)
 may run days apart when a backlog of several days is loaded at once. ``AreaState`` keeps a
@@ -234,6 +243,100 @@ def energy_messages(
 
 
 ENERGY_PIECE_S = 86400  # a batch's energy is sent in pieces of one day of intervals, oldest first
+
+
+HOLD_S = 7 * 86400  # energy held for a customer without a profile: 7 days behind its newest interval
+
+
+def held_merge(raw: bytes | None, out: EnergyOut, hold_s: int = HOLD_S) -> tuple[bytes, int, int]:
+    """The held energy of a customer (``raw``, JSON ``{"m": {meter: [[start, interval_s, kWh],
+    ...]}, "t": [meter, interval_end, [codes]] or null}``) with ``out`` added (a redelivered
+    interval keeps its first value, as everywhere), cut to ``hold_s`` behind its newest interval.
+    Returns the record, the intervals added and the intervals dropped by the cut."""
+    held = held_energy(raw)
+    added = 0
+    for meter, cells in out.meters.items():
+        mine = held.meters.setdefault(meter, {})
+        for start, cell in cells.items():
+            if start not in mine:
+                mine[start] = cell
+                added += 1
+    if out.tamper is not None and (
+        held.tamper is None or out.tamper.interval_end >= held.tamper.interval_end
+    ):
+        held.tamper = out.tamper
+    starts = [start for cells in held.meters.values() for start in cells]
+    dropped = 0
+    if starts:
+        cutoff = max(starts) - hold_s
+        for cells in held.meters.values():
+            old = [start for start in cells if start < cutoff]
+            for start in old:
+                del cells[start]
+            dropped += len(old)
+    body = {
+        "m": {
+            m: [[start, *cells[start]] for start in sorted(cells)]
+            for m, cells in held.meters.items()
+            if cells
+        },
+        "t": None
+        if held.tamper is None
+        else [held.tamper.meter_id, held.tamper.interval_end, list(held.tamper.codes)],
+    }
+    return orjson.dumps(body), added, dropped
+
+
+def held_energy(raw: bytes | None) -> EnergyOut:
+    """A held-energy record (``held_merge``) as the energy of a batch."""
+    out = EnergyOut()
+    if not raw:
+        return out
+    body = orjson.loads(raw)
+    for meter, cells in body["m"].items():
+        out.meters[meter] = {int(start): (int(interval_s), float(kwh)) for start, interval_s, kwh in cells}
+    if body.get("t"):
+        meter_id, end, codes = body["t"]
+        out.tamper = TamperSeen(meter_id, int(end), tuple(codes))
+    return out
+
+
+def hold_energy(rt: Runtime, event: faust.EventT, customer_id: str, out: EnergyOut) -> None:
+    """Keep the energy of a customer read before any profile of it (no area known yet) until its
+    first profile names its area (``release_held``): ``customers`` and ``meter.readings`` are
+    read in no order between them, so a new customer's first readings, or a whole backlog at a
+    fresh start, may be applied before its profile. Written under the customer's event (its
+    partition; changelogged), in the same synchronous step as the readings agent's check."""
+    key = customer_id.encode()
+    record, added, dropped = held_merge(rt.held_energy_table.get(key), out)
+    with event_context(event):
+        rt.held_energy_table[key] = record
+    rt.counters["area_energy_held"] += added
+    if dropped:
+        rt.counters["area_energy_no_area"] += dropped
+
+
+def release_held(rt: Runtime, customer_id: str, areas: Sequence[AreaSpan]) -> bool:
+    """Send a customer's held energy to the areas it now has (after its ``join``: one
+    producer, per-partition order). True when there was some: the caller deletes the record
+    (``drop_held``) once the producer has delivered these messages, so a crash in between
+    sends them again (the area counts each interval once) instead of losing them."""
+    raw = rt.held_energy_table.get(customer_id.encode())
+    if not raw:
+        return False
+    out = held_energy(raw)
+    messages, no_area = energy_messages(customer_id, areas, out)
+    for key, value in messages:
+        rt.topics.area_energy.send_soon(key=key, value=value)
+    rt.counters["area_energy_released"] += sum(len(cells) for cells in out.meters.values()) - no_area
+    if no_area:
+        rt.counters["area_energy_no_area"] += no_area
+    return True
+
+
+def drop_held(rt: Runtime, event: faust.EventT, customer_id: str) -> None:
+    with event_context(event):
+        del rt.held_energy_table[customer_id.encode()]
 
 
 def batch_energy_messages(

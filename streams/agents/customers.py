@@ -27,7 +27,7 @@ from faust.streams import Stream
 from schemas.models import CustomerProfile
 from schemas.topics import CUSTOMERS
 from schemas.validation import Issue, profile_record
-from streams.agents.areas import SINCE_ALWAYS, membership_messages, moved_areas
+from streams.agents.areas import SINCE_ALWAYS, drop_held, membership_messages, moved_areas, release_held
 from streams.faust_patches import take_events_adaptive
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
 
@@ -38,6 +38,7 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     now = datetime.now(UTC)
     docs: list[dict[str, Any]] = []
     dead: list[Callable[[], Awaitable[None]]] = []
+    released: list[tuple[faust.EventT, str]] = []
     for event in events:
         msg = event.message
         change = profile_record(msg.key, msg.value)  # the rules the views of customers follow too
@@ -47,11 +48,15 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             dead.append(partial(rt.dead_letter, CUSTOMERS, event, change.kind, change.detail))
             continue
         try:
+            first_area = not rt.areas_of(change.customer_id)
             areas = _areas(rt, event, change.customer_id, change.profile)
             rt.set_profile(event, change.customer_id, change.profile)
             # with the new profile's facts (the customer rules' importance, tariff, manager)
             for key, value in membership_messages(change.customer_id, areas, rt.profile(change.customer_id)):
                 rt.topics.area_energy.send_soon(key=key, value=value)
+            # its energy read before this first area was known, after its join
+            if first_area and areas and release_held(rt, change.customer_id, areas):
+                released.append((event, change.customer_id))
             if change.profile is None:
                 rt.counters["profiles_deleted"] += 1
                 continue
@@ -66,6 +71,10 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             docs.append(doc)
     if docs:
         await rt.publish_stats(docs)
+    if released:  # delivered first: a crash before the delete sends them again, never loses them
+        await rt.app.producer.flush()
+        for event, customer_id in released:
+            drop_held(rt, event, customer_id)
     for send in dead:
         await send()
 

@@ -37,7 +37,7 @@ from schemas.codec import DecodeError
 from schemas.models import MeterReading
 from schemas.topics import METER_READINGS
 from schemas.validation import Issue, check_block, check_reading
-from streams.agents.areas import AreaSpan, EnergyOut, batch_energy_messages
+from streams.agents.areas import AreaSpan, EnergyOut, batch_energy_messages, hold_energy
 from streams.context import event_context
 from streams.faust_patches import take_events_adaptive
 from streams.runtime import ENVIRONMENT_ERRORS, Runtime, fatal
@@ -154,7 +154,13 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
         # no await between reading its areas and sending
         energy = energy_of(items, outcomes)
         if energy.meters or energy.tamper is not None:
-            energies.append((cid, rt.areas_of(cid), energy))
+            areas = rt.areas_of(cid)
+            if areas:
+                energies.append((cid, areas, energy))
+            elif rt.profile(cid) is None:  # read before its profile: held for its first area
+                hold_energy(rt, items[-1][0], cid, energy)
+            else:  # its profile names no transformer area: not counted in any
+                rt.counters["area_energy_no_area"] += sum(len(c) for c in energy.meters.values())
         if doc is not None:
             docs.append(doc)
     route_energy(rt, energies)

@@ -15,9 +15,10 @@ import orjson
 import pytest
 
 from inspection.area import AreaState
+from inspection.rules import TamperSeen
 from schemas.models import InspectionAlert, StatsArea
 from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, CUSTOMERS, METER_READINGS, STATS_AREA
-from streams.agents.areas import area_at, moved_areas
+from streams.agents.areas import HOLD_S, EnergyOut, area_at, held_energy, held_merge, moved_areas
 from streams.app import area_energy_topic
 from streams.ownership import partition_of
 from tests.unit.area_population import YEAR_END, approx_doc, latest_stats, population, reference
@@ -259,6 +260,65 @@ async def test_a_customer_moving_counts_in_the_new_area_from_the_move_and_loses_
         kwh1 = sum(s.kwh for days in ta1.customer_days().values() for s in days)
         kwh2 = sum(s.kwh for days in ta2.customer_days().values() for s in days)
         assert (kwh1, kwh2) == (pytest.approx(5.0), pytest.approx(4.0))
+
+
+async def test_energy_read_before_the_customer_s_profile_is_held_and_sent_after_its_join(
+    tmp_path: Path,
+) -> None:
+    """``customers`` and ``meter.readings`` are read in no order between them: a new customer's
+    readings (or a backlog at a fresh start) may come before its first profile. Their energy is
+    held (changelogged table) and sent to the area the first profile names, after its join; a
+    customer whose profile names no area is counted, not held."""
+    async with worker_under_test(tmp_path) as w:
+        w.worker.areas.batch_within_s = 0.01
+        async with w.agent("customers").test_context() as ctx:
+            await w.put(ctx, b"c2", js(profile("c2", None)))
+        first = [(b"c1", js(reading("c1", quarter_hours_ago(n), 1.5))) for n in (6, 5, 4)]
+        async with w.agent("readings").test_context() as ctx:
+            await w.put_many(ctx, first)
+            await w.put(ctx, *first[0])  # redelivered before the profile: held once
+            await w.put(ctx, b"c2", js(reading("c2", quarter_hours_ago(4), 9.0)))
+        assert energy_sent(w) == []  # nothing routed: c1 has no area yet, c2 none at all
+        assert w.rt.counters["area_energy_held"] == 3
+        assert w.rt.counters["area_energy_no_area"] == 1  # c2's
+        assert w.rt.held_energy_table.get(b"c1") is not None
+        assert w.rt.held_energy_table.get(b"c2") is None
+
+        async with w.agent("customers").test_context() as ctx:
+            await w.put(ctx, b"c1", js(profile("c1", "TA1")))
+        sent = [(k, v["k"], v["c"]) for k, v, _ in energy_sent(w)]
+        assert sent == [(b"TA1", "j", "c1"), (b"TA1", "e", "c1")]  # the join first, then its energy
+        ((meter, start, step, kwh),) = energy_sent(w)[1][1]["m"]
+        assert (meter, step, kwh) == ("M-c1", 900, [1.5, 1.5, 1.5])
+        assert start == int(quarter_hours_ago(6).timestamp()) - 900
+        assert w.rt.counters["area_energy_released"] == 3
+        assert w.rt.held_energy_table.get(b"c1") is None  # delivered, then deleted
+
+        async with w.agent("readings").test_context() as ctx:  # from now on: routed directly
+            await w.put(ctx, b"c1", js(reading("c1", quarter_hours_ago(3), 1.5)))
+        await forward_energy(w)
+        area = w.worker.areas.area("TA1").state
+        assert w.rt.counters["area_energy_applied"] == 4  # every interval, once; nothing refused
+        assert sum(s.kwh for days in area.customer_days().values() for s in days) == pytest.approx(6.0)
+        assert w.rt.counters["area_energy_held"] == 3  # the later reading was not held
+
+
+def test_held_energy_keeps_first_values_and_the_last_seven_days() -> None:
+    t0 = 1_700_000_100
+    a = EnergyOut()
+    a.add("M1", t0, 900, 1.0)
+    a.add("M1", t0 + 900, 900, 2.0, quality=["tamper"])
+    record, added, dropped = held_merge(None, a)
+    assert (added, dropped) == (2, 0)
+    b = EnergyOut()
+    b.add("M1", t0, 900, 7.0)  # a redelivery with another value: the first one counts
+    b.add("M2", t0 + HOLD_S + 900, 900, 3.0)  # a week after: t0 falls out, t0 + 900 stays
+    record, added, dropped = held_merge(record, b)
+    assert (added, dropped) == (1, 1)
+    out = held_energy(record)
+    assert out.meters == {"M1": {t0 + 900: (900, 2.0)}, "M2": {t0 + HOLD_S + 900: (900, 3.0)}}
+    assert out.tamper == TamperSeen("M1", t0 + 1800, ("tamper",))
+    assert held_energy(None).meters == {} and held_energy(b"").tamper is None
 
 
 def test_area_history_routing() -> None:
