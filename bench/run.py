@@ -26,6 +26,9 @@ blocks      (--with blocks) the same population as daily curves: one 96-interval
             only), the naive agent, Quix and Quix with our core (each per block message);
 day         (--with day) a utility's day: ``--day-meters`` meters' daily curves through one
             worker: wall time, CPU per reading, peak RSS, RocksDB on disk;
+areas       (--with areas) the inspection stage (issue 13, bench/area_bench.py): its cost per
+            reading (the same daily curves through a worker whose stage has nothing to do and
+            one whose stage works), and a theft's data days and seconds to its alert;
 memory      the worker's resident memory with every customer's state (minus an idle worker's)
             and the state bytes per customer (latest changelog record; RocksDB on disk);
 recovery    the worker holding every customer's state is SIGKILLed and restarted; time from the
@@ -82,7 +85,7 @@ OUT = ROOT / "bench" / "out"
 PHASES = ("raw", "floor", "naive", "quix", "pipeline", "recovery", "latency", "outage", "scaling")
 # issue 12's phases, run when named in --with (`make bench` names them all): a run from before
 # them, e.g. bench/cpu_breakdown.py's with its --skip list, does not grow by an hour
-EXTRA_PHASES = ("quixcore", "blocks", "day")
+EXTRA_PHASES = ("quixcore", "blocks", "day", "areas")
 
 Pairs = list[tuple[bytes, bytes]]
 
@@ -864,6 +867,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await block_scenario(settings, args, out_dir, r, skip)
         if "day" not in skip:
             await utility_day(settings, args, out_dir, r)
+        if "areas" not in skip:
+            from bench import area_bench
+
+            await area_bench.run_phases(settings, args, out_dir, r)
         if "outage" not in skip:
             from bench.outage_bench import main_async as outage_main
 
@@ -959,6 +966,10 @@ def report(r: dict[str, Any]) -> str:
         if key in r:
             v = r[key]
             lines.append(f"| {key} | {v:,.3f} |" if isinstance(v, float) else f"| {key} | {v:,} |")
+    from bench import area_bench
+
+    if any(key in r for key in area_bench.REPORT_KEYS):
+        lines += ["", area_bench.report(r).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -993,6 +1004,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--keep", action="store_true", help="keep the run's topics and state")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    from bench.area_bench import add_arguments
+
+    add_arguments(ap)  # --with areas
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     args.argv = argv
