@@ -72,9 +72,12 @@ the summary meter's newest, a member's only more than 48 h behind the members' n
 is sealed once both sides have passed it, so the side that lags still lands in open days.
 Within the members' side the order matters: the readings agent sends a batch's energy oldest
 day first across its customers (:func:`batch_energy_messages`), not one customer's days after
-another's. What remains: two workers (or partitions of ``meter.readings``) whose backlogs run more
-than 48 h of data time apart for customers of the same area (the consumer fetches its partitions
-evenly, so this is not expected); such energy is refused and counted (``area_energy_late``). The
+another's, and the area agent applies each batch's energy oldest data first across customers
+(:func:`in_data_order`): faust hands over one partition's fetched records before another's, and
+with few customers per partition one fetch holds days of data. What remains: customers of one
+area whose energy reaches the area agent in *different batches* more than 48 h of data time
+apart (two workers, or partitions of ``meter.readings``, far apart in a backlog); such energy is
+refused and counted (``area_energy_late``); a watermark per source partition would remove it. The
 price of the per-side watermark: while the summary meter lags or is silent, the area's days since
 stay open (their per-interval detail in the record), for 7 days at most (``SUPPLY_HOLD_S``; its
 older intervals are then late).
@@ -405,6 +408,35 @@ def moved_areas(history: Sequence[AreaSpan], new_area: str | None, at: int) -> t
     return (*history, (new_area, at))[-8:]
 
 
+def in_data_order(items: Sequence[tuple[faust.EventT, tuple[str, Any]]]) -> list[tuple[faust.EventT, Any]]:
+    """An area's repartitioned messages of one batch in the order to apply them: membership
+    first (in arrival order: joins and leaves carry their instants, so they may precede any
+    energy), then the energy oldest data first across customers, each customer's messages in
+    their arrival order (a re-sent interval keeps the first value, as in LoadState).
+
+    The members' lateness is judged against their newest interval, and faust hands over one
+    partition's fetched records before another's: in a backlog with few customers per
+    partition, one fetch may carry days of one partition's customers ahead of another's. Applied
+    in arrival order, the other partition's older days would be refused as late; in data order,
+    within a batch, they are not (batches of up to ``AREA_BATCH_MAX`` messages)."""
+    membership = [(e, item) for e, item in items if item[0] != "e"]
+    energy: list[tuple[int, int, tuple[faust.EventT, Any]]] = []
+    floor: dict[str, int] = {}  # per customer: its messages keep their order
+    for n, (event, item) in enumerate(items):
+        if item[0] != "e":
+            continue
+        body = item[1]
+        runs = body.get("m") or []
+        t = body.get("t")
+        oldest = min((int(run[1]) for run in runs), default=int(t[1]) - 1 if t else 0)
+        cid = str(body.get("c"))
+        key = max(oldest, floor.get(cid, oldest))
+        floor[cid] = key
+        energy.append((key, n, (event, item)))
+    energy.sort(key=lambda x: (x[0], x[1]))
+    return membership + [x[2] for x in energy]
+
+
 # ---------------------------------------------------------------------- area side
 
 
@@ -575,7 +607,7 @@ class AreaStage:
                 self.rt.counters["area_energy_malformed"] += 1  # written by gridpulse only
                 continue
             groups.setdefault(area, []).append((event, (kind, body)))
-        await self._apply_groups(groups, [])
+        await self._apply_groups({area: in_data_order(items) for area, items in groups.items()}, [])
 
     async def _apply_groups(
         self, groups: dict[str, list[tuple[faust.EventT, Any]]], dead: list[Callable[[], Awaitable[None]]]

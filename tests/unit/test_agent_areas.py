@@ -18,7 +18,15 @@ from inspection.area import AreaState
 from inspection.rules import TamperSeen
 from schemas.models import InspectionAlert, StatsArea
 from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, CUSTOMERS, METER_READINGS, STATS_AREA
-from streams.agents.areas import HOLD_S, EnergyOut, area_at, held_energy, held_merge, moved_areas
+from streams.agents.areas import (
+    HOLD_S,
+    EnergyOut,
+    area_at,
+    held_energy,
+    held_merge,
+    in_data_order,
+    moved_areas,
+)
 from streams.app import area_energy_topic
 from streams.ownership import partition_of
 from tests.unit.area_population import YEAR_END, approx_doc, latest_stats, population, reference
@@ -319,6 +327,43 @@ def test_held_energy_keeps_first_values_and_the_last_seven_days() -> None:
     assert out.meters == {"M1": {t0 + 900: (900, 2.0)}, "M2": {t0 + HOLD_S + 900: (900, 3.0)}}
     assert out.tamper == TamperSeen("M1", t0 + 1800, ("tamper",))
     assert held_energy(None).meters == {} and held_energy(b"").tamper is None
+
+
+def test_an_area_batch_is_applied_membership_first_then_oldest_energy_first() -> None:
+    t0 = 1_700_006_400
+
+    def e(cid: str, day: int, kwh: float = 1.0) -> tuple[Any, tuple[str, Any]]:
+        return (
+            f"{cid}@{day}",
+            ("e", {"k": "e", "c": cid, "m": [["M-" + cid, t0 + day * 86400, 900, [kwh]]]}),
+        )
+
+    join = ("j-c3", ("j", {"k": "j", "c": "c3", "s": 0}))
+    tamper_only = ("t-c4", ("e", {"k": "e", "c": "c4", "m": [], "t": ["M-c4", t0 + 86400 + 900, ["tamper"]]}))
+    # one partition's customer c1 days ahead of c2's (a fetch of a backlog); c1 re-sends day 4
+    items = [e("c1", 4), e("c1", 5), e("c1", 4, 9.0), join, e("c2", 1), tamper_only, e("c2", 2), e("c2", 0)]
+    order = [event for event, _ in in_data_order(items)]
+    assert order == ["j-c3", "c2@1", "t-c4", "c2@2", "c2@0", "c1@4", "c1@5", "c1@4"]
+    # each customer's messages keep their arrival order (the first value of an interval wins)
+    for cid in ("c1", "c2"):
+        assert [o for o in order if o.startswith(cid)] == [ev for ev, _ in items if ev.startswith(cid)]
+
+    state = AreaState(ZoneInfo("Asia/Shanghai"), lateness_s=2 * 86400)
+    for cid in ("c1", "c2"):
+        state.join(cid, 0)
+    statuses = []
+    for _, (kind, body) in in_data_order(items):
+        for meter, start, step, kwh in body["m"] if kind == "e" else []:
+            statuses += state.apply_customer(body["c"], meter, start, kwh, step).statuses
+    assert "late" not in statuses  # in arrival order, c2's days 0-2 are behind c1's day 5 by > 48 h
+    late = []
+    arrival = AreaState(ZoneInfo("Asia/Shanghai"), lateness_s=2 * 86400)
+    for cid in ("c1", "c2"):
+        arrival.join(cid, 0)
+    for _, (kind, body) in items:
+        for meter, start, step, kwh in body["m"] if kind == "e" else []:
+            late += arrival.apply_customer(body["c"], meter, start, kwh, step).statuses
+    assert "late" in late
 
 
 def test_area_history_routing() -> None:
