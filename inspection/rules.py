@@ -59,7 +59,8 @@ Choices made here, documented:
 
 The life cycle is the credit alerts' (``alerts.credit_rules.decide``: holds, flapping, evidence
 refresh: an open area alert is published again when its loss rate moves by more than
-``evidence_change_points`` or its first suspect changes, never because a day passed), with
+``evidence_change_points`` or a new first suspect leads the second by ``lead_margin`` of score,
+never because a day passed), with
 ``alert_id = inspection:<customer or area>:<rule>`` (``inspection_kind``). Area
 alerts carry ``suspects`` (``inspection.suspects``), most suspicious first, and ``manager_ids``
 (their managers); no customer name anywhere.
@@ -121,6 +122,7 @@ class InspectionThresholds:
     tamper_codes: frozenset[str] = frozenset({"tamper", "cover_open", "magnetic"})
     tamper_keep_s: float = 30 * 86400.0
     evidence_change_points: float = 0.02  # an open loss alert is re-published when its rate moves this much
+    lead_margin: float = 0.05  # ... or when a new first suspect leads the second by this much of score
     suspects_listed: int = 10
 
 
@@ -396,8 +398,10 @@ def _evidence_changed(
 ) -> bool:
     """What a reader of the open alert would want to know again: not a new day alone."""
     if family in AREA_RULES:
-        # the suspect an inspector would visit first; the order behind it moves with daily noise
-        return _rate_moved(old, new, t.evidence_change_points) or _leader(old) != _leader(new)
+        # a new suspect an inspector would visit first, clearly ahead of the rest: the order
+        # among near-equal scores (an area whose loss no member explains) moves with daily noise
+        new_leader = _leader(old) != _leader(new) and float(new.get("lead") or 0.0) >= t.lead_margin
+        return _rate_moved(old, new, t.evidence_change_points) or new_leader
     if family == CONSUMPTION_DROP:
         return old.get("area_loss_rose") != new.get("area_loss_rose")
     if family == STOPPED_REPORTING:
@@ -503,8 +507,10 @@ def evaluate_area(
     conditions = area_conditions(days, thresholds)
     listed = list(suspects[: thresholds.suspects_listed])
     top = [s.customer_id for s in listed[:SUSPECTS_IN_EVIDENCE]]
+    lead = round(listed[0].score - (listed[1].score if len(listed) > 1 else 0.0), 4) if listed else None
     for rule in (HIGH_LOSS, LOSS_JUMP):
         conditions[rule][1]["suspects"] = top
+        conditions[rule][1]["lead"] = lead  # the first suspect's score less the second's
     evaluation = _evaluate(
         transformer_area,
         conditions,

@@ -488,7 +488,7 @@ def test_a_consumption_drop_that_ended_before_the_horizon_opens_nothing() -> Non
     assert opened(end_of_last + TIMING.recent_s + 1) == []
 
 
-def test_an_open_area_alert_is_published_again_when_its_first_suspect_changes() -> None:
+def test_an_open_area_alert_is_published_again_when_a_new_first_suspect_clearly_leads() -> None:
     held = CustomerAlerts()
     days = [area_day(LAST, 1000.0, 850.0)]
 
@@ -499,14 +499,23 @@ def test_an_open_area_alert_is_published_again_when_its_first_suspect_changes() 
         publish(held, evaluation.messages)
         return evaluation.messages
 
+    def scored(cid: str, score: float) -> Suspect:
+        base = next(x for x in SUSPECTS if x.customer_id == cid)
+        return Suspect(cid, score, base.reasons, base.evidence, base.manager_id)
+
+    def listed() -> list[str]:
+        return [x["customer_id"] for x in held.published[HIGH_LOSS]["suspects"]]
+
     run(SUSPECTS, NOON)
-    assert [m["status"] for m in run(SUSPECTS, NOON + 30)] == ["open"]
-    reordered = [SUSPECTS[1], SUSPECTS[0], SUSPECTS[2]]  # C2, C7, C3
-    assert run(reordered, NOON + 60) != []
-    again = held.published[HIGH_LOSS]
-    assert again["status"] == "open" and [s["customer_id"] for s in again["suspects"]] == ["C2", "C7", "C3"]
-    new_scores = [Suspect(s.customer_id, s.score / 2, s.reasons, s.evidence, s.manager_id) for s in reordered]
-    assert run(new_scores, NOON + 90) == []  # same top suspects, other scores: not news
-    behind = [reordered[0], reordered[2], reordered[1]]  # C2 still first, C3 and C7 swap
-    assert run(behind, NOON + 120) == []  # the order behind the first suspect moves daily: not news
-    assert [s["customer_id"] for s in held.published[HIGH_LOSS]["suspects"]] == ["C2", "C7", "C3"]
+    assert [m["status"] for m in run(SUSPECTS, NOON + 30)] == ["open"]  # C7 0.81 leads C2 0.30
+    assert held.published[HIGH_LOSS]["evidence"]["lead"] == pytest.approx(0.51)
+    near = [scored("C2", 0.83), scored("C7", 0.81), SUSPECTS[2]]  # a new first by 0.02: a near tie
+    assert run(near, NOON + 60) == [] and listed() == ["C7", "C2", "C3"]  # not news
+    ahead = [scored("C2", 0.81 + T.lead_margin), scored("C7", 0.81), SUSPECTS[2]]  # by the margin
+    assert [m["status"] for m in run(ahead, NOON + 90)] == ["open"]
+    assert listed() == ["C2", "C7", "C3"]
+    halved = [scored(x.customer_id, x.score / 2) for x in ahead]
+    assert run(halved, NOON + 120) == []  # same first suspect, other scores: not news
+    behind = [ahead[0], ahead[2], ahead[1]]  # C2 still first, C3 and C7 swap
+    assert run(behind, NOON + 150) == []  # the order behind the first suspect moves daily: not news
+    assert listed() == ["C2", "C7", "C3"]
