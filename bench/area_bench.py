@@ -406,6 +406,7 @@ def start_py_spy(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
 
 # where a sample's stack says it is (the first that matches, innermost frames first)
 COST_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("readings agent: energy for the areas", ("energy_of (", "route_energy (")),
     ("area: AreaState apply (members' intervals, summary meter)", ("apply_customer (", "apply_supply (")),
     (
         "area: state record (AreaState/Area to_bytes, from_bytes)",
@@ -413,11 +414,10 @@ COST_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("area: stats_document", ("stats_document (inspection",)),
     (
-        "area: rules and suspects (evaluate)",
+        "area: evaluate (customer days, rules, suspects, the explain snapshot)",
         ("inspection/rules.py", "inspection/suspects.py", "evaluate (streams"),
     ),
     ("area: the agents' rest (decode, table, Redis, stats.area)", ("streams/agents/areas.py",)),
-    ("readings agent: energy for the areas", ("energy_of (", "route_energy (", "batch_energy_messages (")),
 )
 
 

@@ -119,7 +119,9 @@ def test_cost_parts_attributes_the_loops_busy_samples() -> None:
             f"{main};tick (streams/agents/areas.py:6);evaluate (streams/agents/areas.py:7);"
             "rank_area (inspection/suspects.py:8) 5",
             f"{main};energy_batch (streams/agents/areas.py:9);loads (orjson) 5",
-            f"{main};process (streams/agents/readings.py:1);energy_of (streams/agents/readings.py:2) 10",
+            f"{main};process (streams/agents/readings.py:1);energy_of (streams/agents/readings.py:2) 5",
+            f"{main};process (streams/agents/readings.py:1);route_energy (streams/agents/readings.py:3);"
+            "batch_energy_messages (streams/agents/areas.py:4) 5",
             f"{main};process (streams/agents/readings.py:1);apply_block (metering/load.py:3) 30",
             "not a sample line",
             f"{main};Worker.execute_from_commandline (mode/worker.py:264) 50",  # waiting: left out
@@ -131,7 +133,7 @@ def test_cost_parts_attributes_the_loops_busy_samples() -> None:
     assert parts["area: AreaState apply (members' intervals, summary meter)"] == 0.3
     assert parts["area: state record (AreaState/Area to_bytes, from_bytes)"] == 0.1
     assert parts["area: stats_document"] == 0.1
-    assert parts["area: rules and suspects (evaluate)"] == 0.05
+    assert parts["area: evaluate (customer days, rules, suspects, the explain snapshot)"] == 0.05
     assert parts["area: the agents' rest (decode, table, Redis, stats.area)"] == 0.05
     assert parts["readings agent: energy for the areas"] == 0.1
     assert parts["pipeline (everything else)"] == 0.3
