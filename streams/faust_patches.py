@@ -294,8 +294,8 @@ def exact_offset_commits() -> None:
     def new_epoch(self: Any) -> None:
         self.__dict__["_gridpulse_seek_epoch"] = epoch(self) + 1
 
-    def must_reseek(self: Any) -> set[Any]:
-        return self.__dict__.setdefault("_gridpulse_must_reseek", set())
+    def jumps_seen(self: Any) -> dict[Any, tuple[int, int]]:
+        return self.__dict__.setdefault("_gridpulse_jumps", {})
 
     def exact_head(self: Any) -> bool:
         return str(self.app.conf.consumer_auto_offset_reset) == "earliest"
@@ -316,9 +316,7 @@ def exact_offset_commits() -> None:
             starts = {tp: int(earliest[tp]) if tp in earliest else 0 for tp in unset}
             await self.seek_wait(starts)
         new_epoch(self)  # batches asked for before this point may hold the old position's records
-        reseek = must_reseek(self)
         for tp, offset in committed.items():
-            reseek.discard(tp)
             start = starts.get(tp, offset)
             if start is not None and start >= 0:
                 self._read_offset[tp] = start
@@ -330,7 +328,6 @@ def exact_offset_commits() -> None:
         tp = ensure_TP(partition)
         await self._seek(partition, offset)
         new_epoch(self)
-        must_reseek(self).discard(tp)
         self._read_offset[tp] = offset
 
     async def _add_gap(self: Any, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -417,20 +414,22 @@ def exact_offset_commits() -> None:
         if expected is not None and offset < expected:
             return True  # delivered since the last seek already: a refetch
         if expected is not None and offset > expected:
-            if batch_epoch != epoch(self) or tp in must_reseek(self):
-                # asked for before the last seek (its records may be of the old position), or
-                # after a message that did not get through: fetch again from the one expected
+            jumps = jumps_seen(self)
+            if jumps.get(tp) != (expected, offset) or batch_epoch != epoch(self):
+                # records may be of a position before a seek, or follow a message that did not
+                # get through: fetch again from the one expected before believing in a gap
+                jumps[tp] = (expected, offset)
                 try:
                     await self.seek_wait({tp: expected})  # in the consumer's thread, as faust's
                 except Exception as exc:  # revoked meanwhile: the rebalance seeks it
                     self.log.warning("Seek %r -> %r for a refetch failed: %r", tp, expected, exc)
                 else:
                     new_epoch(self)
-                    must_reseek(self).discard(tp)
                     self._read_offset[tp] = expected
                 return False
+            del jumps[tp]  # the same jump fetched anew: offsets Kafka does not have
             if self.app.topics.acks_enabled_for(message.topic):
-                await self._add_gap(tp, expected, offset - 1)  # offsets Kafka did not return
+                await self._add_gap(tp, expected, offset - 1)
         commit_every = self._commit_every
         if commit_every is not None and self._n_acked >= commit_every:
             self._n_acked = 0
@@ -438,11 +437,9 @@ def exact_offset_commits() -> None:
         handler = self.callback(message)
         result = await self.wait_first(handler, self.suspend_flow.wait())
         if handler not in result.done:
-            must_reseek(self).add(tp)  # not delivered (the flow was suspended): fetch it again
-            return False
+            return False  # not delivered (the flow was suspended): the next jump fetches it again
         if self._read_offset[tp] == expected:  # else a seek came meanwhile: it is fetched again
             self._read_offset[tp] = offset + 1
-            must_reseek(self).discard(tp)
         return True
 
     for name, fn in (
