@@ -258,9 +258,8 @@ def exact_offset_commits() -> None:
       committed offset of 0 as "none" and does not reposition a partition that has none
       (aiokafka's ``seek_to_committed`` seeks only offsets > 0).
       Here: flow control is suspended for the seek (deliveries wait; every caller resumes it
-      once done, which clears the queues of what came before), a seek starts a new epoch (the
-      drain abandons a batch fetched in an earlier one: aiokafka fetches it again from the
-      new position), committed 0 is 0, and a partition with no committed offset is sought to
+      once done, which clears the queues of what came before), a seek starts a new epoch (a jump in a batch asked for before it is always
+      refetched), committed 0 is 0, and a partition with no committed offset is sought to
       its earliest offset (``consumer_auto_offset_reset="earliest"``, the worker's), which is
       then its head.
     - ``_drain_messages`` sets ``_read_offset`` to a message even when ``wait_first`` returned
@@ -268,8 +267,11 @@ def exact_offset_commits() -> None:
       read" where a seek stores "next to read", and adds a gap from ``read + 1`` to the
       delivered message itself. Here ``_read_offset`` is the next offset expected since the
       last seek, advanced only for a message actually handed to the streams; a message below
-      it was delivered in this epoch (a refetch); a jump above it is a gap of exactly the
-      offsets Kafka did not return (compaction, transaction markers).
+      it was delivered already (a refetch); on a jump above it the partition is sought back
+      to it and fetched anew, and only the same jump seen again in a batch asked for after
+      that seek is a gap (offsets Kafka does not have: compaction, transaction markers). Even
+      after faust's seek aiokafka handed out records of the old position (seen under load),
+      which faust, and a first version of this patch, committed as a gap.
     - ``_new_offset`` commits past a hole at the head of the acked offsets when the hole is
       one message (``min(acked) - committed > 1``: the committed offset is the next one to
       read, so ``min(acked) == committed + 1`` means ``committed`` was never acked), skips the
