@@ -258,10 +258,10 @@ def exact_offset_commits() -> None:
       committed offset of 0 as "none" and does not reposition a partition that has none
       (aiokafka's ``seek_to_committed`` seeks only offsets > 0).
       Here: flow control is suspended for the seek (deliveries wait; every caller resumes it
-      once done, which clears the queues of what came before), a seek starts a new epoch (a jump in a batch asked for before it is always
-      refetched), committed 0 is 0, and a partition with no committed offset is sought to
-      its earliest offset (``consumer_auto_offset_reset="earliest"``, the worker's), which is
-      then its head.
+      once done, which clears the queues of what came before), a seek starts a new epoch
+      (a jump in a batch asked for before it is always refetched), committed 0 is 0, and a
+      partition with no committed offset is sought to its earliest offset
+      (``consumer_auto_offset_reset="earliest"``, the worker's), which is then its head.
     - ``_drain_messages`` sets ``_read_offset`` to a message even when ``wait_first`` returned
       because the flow was suspended (the message was never delivered), reads it as "last
       read" where a seek stores "next to read", and adds a gap from ``read + 1`` to the
