@@ -22,12 +22,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.app_types import Topics
-from streams.faust_patches import (
-    complete_buffer_flush,
-    exact_offset_commits,
-    shared_block_cache,
-    use_shared_block_caches,
-)
+from streams.faust_patches import complete_buffer_flush, shared_block_cache, use_shared_block_caches
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +170,6 @@ def make_app(s: Settings, **overrides: Any) -> faust.App:
         "timezone": s.tz,
     }
     conf.update(overrides)
-    exact_offset_commits()  # streams.faust_patches: commit only past what the agents acked
     app = faust.App(s.app_id, **conf)
     complete_buffer_flush(app.producer.buffer)  # streams.faust_patches
     return app
