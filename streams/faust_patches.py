@@ -13,6 +13,7 @@ that are not public API, so a new faust version must be checked against each of 
   each batch (the readings agent's batch window adapts to its lag).
 - :func:`use_shared_block_caches` / :func:`shared_block_cache`: one RocksDB block cache for all
   of a worker's stores instead of one per table partition.
+- :func:`delivered_offset`: reads (never writes) the consumer's per-partition read position.
 """
 
 from __future__ import annotations
@@ -229,3 +230,11 @@ def use_shared_block_caches() -> None:
 
     as_options._gridpulse_shared_cache = True  # type: ignore[attr-defined]
     cls.as_options = as_options  # type: ignore[method-assign]
+
+
+def delivered_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset faust's consumer last handed to a stream for ``tp`` (after its seek at
+    assignment: the committed offset, i.e. the next one to read), None when unknown:
+    ``Consumer._read_offset`` of faust/transport/consumer.py (0.15.3), read only."""
+    value = getattr(consumer, "_read_offset", {}).get(tp)
+    return None if value is None else int(value)

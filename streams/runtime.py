@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 import faust
 import orjson
 from aiokafka.errors import KafkaError
+from faust.types import TP
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
@@ -35,7 +36,7 @@ from schemas.shared import shared
 from streams.app import rocksdb_options
 from streams.app_types import Topics
 from streams.context import event_context
-from streams.faust_patches import time_producer_waits
+from streams.faust_patches import delivered_offset, time_producer_waits
 from streams.ownership import Ownership
 from streams.sinks import RedisHashSink
 
@@ -155,6 +156,8 @@ class Runtime:
         # inspection: the energy of customers read before any profile of theirs, held for the
         # area their first profile names (streams.agents.areas.hold_energy), JSON
         self.held_energy_table = table("area-held-energy", "energy of customers without a profile yet, JSON")
+        # per partition of `customers`: the offset after the last profile the customers agent applied
+        self.profiles_applied: dict[int, int] = {}
         # what the agents read of the profiles (ProfileFacts), None for a customer without
         # one: a reading looks its customer up on the hot path
         self._profiles: dict[str, ProfileFacts | None] = {}
@@ -180,6 +183,23 @@ class Runtime:
         self.published_aging.clear()
         self._no_billing.clear()
         self._arrears_blocks.clear()
+
+    def profiles_behind(self, partition: int) -> bool:
+        """Whether ``customers``' partition ``partition`` (co-partitioned with the readings) has
+        profiles this worker has not applied yet: its high watermark beyond both the last applied
+        and the consumer's read position (the committed offset after the assignment's seek).
+        Assigned but not fetched yet: behind; not assigned here: not."""
+        tp = TP(self.topics.customers.get_topic_name(), partition)
+        try:
+            if tp not in self.app.consumer.assignment():
+                return False  # not this worker's: nothing to wait for
+            high = self.app.consumer.highwater(tp)
+        except Exception:  # no consumer running (an agent test): nothing to wait for
+            return False
+        if high is None:
+            return True
+        done = max(self.profiles_applied.get(partition, 0), delivered_offset(self.app.consumer, tp) or 0)
+        return int(high) > done
 
     # ------------------------------------------------------------------ state access
 

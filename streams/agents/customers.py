@@ -117,6 +117,11 @@ def register(rt: Runtime) -> None:
         async for events in batches:
             try:
                 await process_batch(rt, events)
+                for event in events:  # the readings agent waits for these (wait_for_profiles)
+                    msg = event.message
+                    rt.profiles_applied[msg.partition] = max(
+                        rt.profiles_applied.get(msg.partition, 0), msg.offset + 1
+                    )
             except Exception as exc:
                 # Never let it out of the agent: take_events acks the whole batch on the way
                 # out, its offsets would be committed and the batch lost. Exit at once instead;

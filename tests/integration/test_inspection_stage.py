@@ -451,9 +451,12 @@ async def test_a_backlog_summary_meters_first_loses_no_energy(topics, worker_fac
     await produce(settings, contract.AREA_READINGS, of(contract.AREA_READINGS))
     await produce(settings, contract.METER_READINGS, of(contract.METER_READINGS))
     await areas_match(settings, want, within_s=300, worker=worker)
-    counters = {k: v for k, v in (await worker.counters())["counters"].items() if k.startswith("area_")}
+    all_counters = (await worker.counters())["counters"]
+    counters = {k: v for k, v in all_counters.items() if k.startswith(("area_", "readings_"))}
     assert counters.get("area_energy_applied", 0) > 0, counters
     assert refused(counters) == {}, counters
+    # the profiles were sent first: the readings waited for them rather than run ahead
+    assert counters.get("readings_profile_wait_expired", 0) == 0, counters
 
 
 def refused(counters: dict[str, int]) -> dict[str, int]:
