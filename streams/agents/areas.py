@@ -55,8 +55,10 @@ then sends ``leave`` and ``join`` in one synchronous step, so on the area topic 
 per-partition order) B sees ``join`` before any energy of the customer routed to it.
 
 **Readings before the profile.** A new customer's first readings, or a whole backlog read at a
-fresh start beside the ``customers`` topic, may be applied before any profile of the customer:
-no area is known yet. Their energy is held (table ``area-held-energy``, customer-keyed,
+fresh start beside the ``customers`` topic, may reach the readings agent before any profile of
+the customer. The readings agent first waits (30 s at most) for the customers agent to apply its
+co-partitioned ``customers`` partitions (``streams.agents.readings.wait_for_profiles``); what is
+still applied without a profile has no area known yet. Its energy is held (table ``area-held-energy``, customer-keyed,
 changelogged; at most 7 days behind the customer's newest interval, ``HOLD_S``) and sent, after
 the ``join``, to the area the customer's first profile names (``hold_energy``,
 ``release_held``); the record is deleted once the producer has delivered those messages, so a
