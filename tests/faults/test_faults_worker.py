@@ -140,14 +140,15 @@ async def settled_stats(settings: Settings, expected: dict[str, int]) -> dict[st
         return await read_latest(settings, contract.STATS_CUSTOMER, "customer_id")
 
 
-async def wait_applied(worker: WorkerProcess, n: int, what: str) -> int:
-    """Until ``worker`` has applied ``n`` readings; how many it had when last seen."""
+async def wait_applied(worker: WorkerProcess, n: int, what: str, counter: str = "readings_applied") -> int:
+    """Until ``worker`` has applied ``n`` readings (or ``n`` of another ``counter``); how many it
+    had when last seen."""
     seen = 0
 
     async def reached() -> tuple[bool, object]:
         nonlocal seen
         try:
-            seen = (await worker.counters())["counters"].get("readings_applied", 0)
+            seen = (await worker.counters())["counters"].get(counter, 0)
         except OSError:  # deep in a batch: ask again
             pass
         return seen >= n, seen
@@ -348,6 +349,63 @@ async def test_worker_sigkilled_during_a_block_run_loses_nothing_and_counts_noth
         seeds,
         since,
     )
+
+
+# ---------------------------------------------------------------------------- 1c. SIGKILL, history
+
+HISTORY_CUSTOMERS = 200  # 25 seeded months each: 5,000 consumption.history records, seconds of work
+
+
+async def test_worker_sigkilled_while_applying_history_keeps_every_seeded_month(topics, worker_factory):
+    """SIGKILL the worker twice while it applies consumption.history (each time a third of the
+    records into its run), then send an hour of readings: once every input is committed, every
+    customer's stats.customer equals the reference's, its consumption with every seeded month of
+    its 26 (a restarted worker re-applies what the killed one had not committed; read at
+    "readings committed" alone, all 200 customers lacked seeded months still being replayed)."""
+    settings = topics.model_copy(update={"batch_max": 500, "batch_within_s": 0.2})
+    since = datetime.now(UTC)
+    messages = simulate(
+        settings,
+        customers=HISTORY_CUSTOMERS,
+        days=4 / 96,
+        seed=25,
+        bad_share=0.0,
+        duplicate_share=0.0,
+        late_share=0.0,
+        billing_history_months=2,
+    )
+    reading_msgs, others = split_readings(messages)
+    readings = valid_by_customer(messages, READINGS)
+    billing = valid_by_customer(messages, contract.BILLING_EVENTS)
+    seeds = seeds_by_customer(messages)
+    months = sum(map(len, seeds.values()))
+    expected = distinct_intervals(readings)
+
+    await send(settings, others)
+    worker = worker_factory(settings).start()
+    await worker.wait_ready()
+    for k in (1, 2):
+        seen = await wait_applied(
+            worker, months // 3, f"kill {k}: a third of the history", "history_months_applied"
+        )
+        worker.kill()
+        assert seen < months, f"kill {k} landed after the whole history was applied ({seen} of {months})"
+        worker = worker_factory(settings).start()  # same app id, same data dir
+        await worker.wait_ready(within_s=180)
+    await produce(settings, READINGS, pairs(reading_msgs))
+
+    latest = await settled_stats(settings, expected)
+    assert reading_balance(latest, expected) == (0, 0)
+    for cid, rows in readings.items():
+        assert_stats_match(
+            latest[cid],
+            rows,
+            billing.get(cid, []),
+            SHANGHAI,
+            settings.lateness_s,
+            seeds[cid],
+            now=computed_at(latest[cid], since),
+        )
 
 
 # ---------------------------------------------------------------------------- 2. Redis away
