@@ -356,7 +356,18 @@ async def test_worker_sigkilled_during_a_block_run_loses_nothing_and_counts_noth
 HISTORY_CUSTOMERS = 200  # 25 seeded months each: 5,000 consumption.history records, seconds of work
 
 
-async def test_worker_sigkilled_while_applying_history_keeps_every_seeded_month(topics, worker_factory):
+def seeded_months_missing(doc: dict[str, Any], seeded: dict[str, float]) -> int:
+    """Seeded months of the document's 26 (those ending with its month) missing from its
+    consumption."""
+    y, m = map(int, doc["month"]["period"].split("-"))
+    newest = y * 12 + m - 1
+    kept = {p for p in seeded if newest - 26 < int(p[:4]) * 12 + int(p[5:]) - 1 <= newest}
+    return len(kept - doc["consumption"].keys())
+
+
+async def test_worker_sigkilled_while_applying_history_keeps_every_seeded_month(
+    topics, worker_factory, fault_report
+):
     """SIGKILL the worker twice while it applies consumption.history (each time a third of the
     records into its run), then send an hour of readings: once every input is committed, every
     customer's stats.customer equals the reference's, its consumption with every seeded month of
@@ -384,18 +395,31 @@ async def test_worker_sigkilled_while_applying_history_keeps_every_seeded_month(
     await send(settings, others)
     worker = worker_factory(settings).start()
     await worker.wait_ready()
+    at_kill = []
     for k in (1, 2):
         seen = await wait_applied(
             worker, months // 3, f"kill {k}: a third of the history", "history_months_applied"
         )
         worker.kill()
-        assert seen < months, f"kill {k} landed after the whole history was applied ({seen} of {months})"
+        at_kill.append(seen)
         worker = worker_factory(settings).start()  # same app id, same data dir
         await worker.wait_ready(within_s=180)
     await produce(settings, READINGS, pairs(reading_msgs))
 
     latest = await settled_stats(settings, expected)
-    assert reading_balance(latest, expected) == (0, 0)
+    lost, duplicated = reading_balance(latest, expected)
+    missing = {cid: seeded_months_missing(latest[cid], seeds[cid]) for cid in readings if cid in latest}
+    fault_report(
+        sent=sum(expected.values()),
+        lost=lost,
+        duplicated=duplicated,
+        history_months=months,
+        history_applied_at_kills=at_kill,
+        customers_short_of_seeds=sum(1 for n in missing.values() if n),
+        seeded_months_missing=sum(missing.values()),
+    )
+    assert all(seen < months for seen in at_kill), ("a kill landed after the whole history", at_kill, months)
+    assert (lost, duplicated) == (0, 0)
     for cid, rows in readings.items():
         assert_stats_match(
             latest[cid],
