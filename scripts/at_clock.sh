@@ -65,7 +65,9 @@ export NO_FAKE_STAT=1
 # and a time.sleep that works with Debian 12's libfaketime 0.9.10 (see that file)
 export PYTHONPATH=$ROOT/scripts/faketime_site${PYTHONPATH:+:$PYTHONPATH}
 unset FAKETIME_SKIP_CMDS FAKETIME_SHARED FAKETIME_DONT_RESET FAKETIME_TIMESTAMP_FILE FAKETIME_FOLLOW_FILE
-export FAKETIME="+$((target - $(date +%s)))"
+# signed: "+3600" ahead, "-3600" behind ("+-3600" is no offset libfaketime reads: the real clock)
+FAKETIME=$(printf '%+d' $((target - $(date +%s))))
+export FAKETIME
 
 # The clock really moved for Python (a run that silently kept the real clock would prove nothing).
 seen=$("$py" -c 'import time; print(int(time.time()))')

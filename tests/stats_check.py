@@ -87,7 +87,15 @@ def assert_stats_match(
             assert close(doc[window][name], ref[window][name]), (cid, window, name, doc[window], ref[window])
     assert doc["month"]["period"] == ref["period"]
     assert close(doc["month"]["projected_power_factor"], ref["projected_power_factor"]), cid
-    assert doc["consumption"].keys() == ref["consumption"].keys(), cid
+    got, want = doc["consumption"].keys(), ref["consumption"].keys()
+    assert got == want, (
+        cid,
+        f"consumption months only in the document: {sorted(got - want)}, "
+        f"only in the reference: {sorted(want - got)} (of them from consumption.history: "
+        f"{sorted((want - got) & (seeds or {}).keys())}); document {min(got, default=None)}.."
+        f"{max(got, default=None)} ({len(got)}), reference {min(want, default=None)}.."
+        f"{max(want, default=None)} ({len(want)}); month {doc['month']['period']}, ts {doc['ts']}, now {now}",
+    )
     for period, kwh in ref["consumption"].items():
         assert close(doc["consumption"][period], kwh), (cid, period)
     assert close(doc["yoy_growth_rate"], ref["yoy_growth_rate"]), cid
