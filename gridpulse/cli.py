@@ -49,6 +49,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if args.loop != "asyncio":
         mode.loop.use(args.loop)
     settings = get_settings()
+    # the stage's repartition topic before the consumer subscribes (streams.kafka.create_internal_topics)
+    from streams.kafka import TopicAdminError, create_internal_topics
+
+    try:
+        asyncio.run(create_internal_topics(settings))
+    except TopicAdminError as exc:
+        print(f"gridpulse worker: {exc}", file=sys.stderr)
+        return 1
     app = create_worker(settings).app
     tune_gc(settings.gc_gen0_threshold)
     worker = make_worker(app, args.loglevel, args.logfile)

@@ -55,11 +55,9 @@ async def create_contract_topics(settings: Settings, partitions: int | None = No
     changed, because changing it would break the co-partitioning of customer-keyed tables).
     """
     n = partitions or settings.topic_partitions
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [
+    return await create_missing_topics(
+        settings,
+        [
             NewTopic(
                 name=settings.topic(spec.name),
                 num_partitions=n,
@@ -67,7 +65,35 @@ async def create_contract_topics(settings: Settings, partitions: int | None = No
                 topic_configs=dict(spec.config),
             )
             for spec in CONTRACT_TOPICS
-        ]
+        ],
+    )
+
+
+async def create_internal_topics(settings: Settings) -> dict[str, str]:
+    """The worker's own repartition topic (``<app_id>-area-energy``, the inspection stage's), with
+    the app's partitions, before the worker starts: faust creates an internal topic only after
+    its first rebalance, and a group assigned before the topic existed ignores it ("Ignoring
+    missing topic") until the next rebalance -- its agent would read nothing. Idempotent."""
+    from streams.app import area_energy_topic
+
+    return await create_missing_topics(
+        settings,
+        [
+            NewTopic(
+                name=area_energy_topic(settings),
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication,
+            )
+        ],
+    )
+
+
+async def create_missing_topics(settings: Settings, wanted: list[NewTopic]) -> dict[str, str]:
+    """Create the topics of ``wanted`` that do not exist yet; returns {topic: created|exists}."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
         todo = [t for t in wanted if t.name not in existing]
         outcome = {t.name: "exists" for t in wanted if t.name in existing}
         if todo:

@@ -9,7 +9,9 @@ Inputs, outputs and where each piece runs:
   (``interval_index`` for a block's interval), as do intervals the state refuses (``late``,
   ``invalid``: ``interval_mismatch``, ``off_grid``, ...).
 - **The repartition** ``<app_id>-area-energy`` (a Faust internal topic, as many partitions as
-  the app's, key transformer_area): the customers' energy reaches the area's owner through it.
+  the app's, key transformer_area; created by ``gridpulse worker`` before faust starts,
+  ``streams.kafka.create_internal_topics``: a group assigned before faust created it ignored it
+  and the area agent read nothing): the customers' energy reaches the area's owner through it.
   The readings agent (customer-keyed) sends, after applying a batch, one message per customer
   (and area) and batch: its meters' intervals that the batch applied, as runs of the block form
   (``[meter, start, interval_s, [kWh or null, ...]]``), and the newest tamper code seen

@@ -45,7 +45,8 @@ from schemas.models import InspectionAlert, StatsArea
 from simulator.area_run import area_messages, area_simulation
 from simulator.areas import AreaSimulation, Scenario, plan_scenarios
 from simulator.run import Message, SimulationOptions
-from streams.kafka import read_all, read_latest
+from streams.app import area_energy_topic
+from streams.kafka import create_internal_topics, make_admin, read_all, read_latest
 from streams.sinks import flatten
 from tests.integration.helpers import committed_offsets, eventually, produce
 
@@ -462,3 +463,23 @@ async def test_a_backlog_summary_meters_first_loses_no_energy(topics, worker_fac
 def refused(counters: dict[str, int]) -> dict[str, int]:
     """The area counters of energy or supply not counted: late, not a member, no area."""
     return {k: v for k, v in counters.items() if k.endswith(("_late", "_not_member", "_no_area")) and v}
+
+
+async def test_the_repartition_topic_exists_before_a_worker_subscribes(topics):
+    """`gridpulse worker` creates ``<app_id>-area-energy`` before faust starts (a group assigned
+    before it existed ignored it: the area agent read nothing); with the app's partitions."""
+    settings = topics
+    name = area_energy_topic(settings)
+    assert await create_internal_topics(settings) == {name: "created"}
+    assert await create_internal_topics(settings) == {name: "exists"}  # idempotent
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+
+        async def partitions() -> bool:  # the broker's metadata follows the creation shortly
+            (described,) = await admin.describe_topics([name])
+            return len(described["partitions"]) == settings.topic_partitions
+
+        await eventually(partitions, 30, f"{name} with {settings.topic_partitions} partitions")
+    finally:
+        await admin.close()
