@@ -60,8 +60,9 @@ per-partition order) B sees ``join`` before any energy of the customer routed to
 fresh start beside the ``customers`` topic, may reach the readings agent before any profile of
 the customer. The readings agent first waits (30 s at most) for the customers agent to apply its
 co-partitioned ``customers`` partitions (``streams.agents.readings.wait_for_profiles``); what is
-still applied without a profile has no area known yet. Its energy is held (table ``area-held-energy``, customer-keyed,
-changelogged; at most 7 days behind the customer's newest interval, ``HOLD_S``) and sent, after
+still applied without a profile has no area known yet. Its energy is held (table
+``area-held-energy``, customer-keyed, changelogged; at most 7 days behind the customer's newest
+interval, ``HOLD_S``) and sent, after
 the ``join``, to the area the customer's first profile names (``hold_energy``,
 ``release_held``); the record is deleted once the producer has delivered those messages, so a
 crash in between sends them again (counted once by the area) and never loses them. Not counted:
@@ -94,9 +95,12 @@ readings agent sends the newest tamper code with the energy.
 
 **When the rules run (no storm on replayed history).** As the credit alerts
 (``streams.agents.credit_alerts``): a changed area is evaluated once it has had no new input for
-``AREA_SETTLE_S`` (5 s: a backlog, a history load or a collection run is judged at its end, once),
-on the wall clock; a hold of ``decide`` is evaluated when it ends; every owned area again every
-``AREA_RECHECK_S`` (the history horizon moves on the wall clock; ``stopped_reporting`` itself
+``AREA_SETTLE_S`` (15 s, longer than the area agents' batch window of ``AREA_BATCH_WITHIN_S``,
+so a backlog, a history load or a collection run is judged at its end, once, not after each
+batch), on the wall clock, and at the latest ``AREA_SETTLE_MAX_S`` (60 s) after the first input
+it has not been judged on (inputs that keep coming do not put the rules off for ever); a
+hold of ``decide`` is evaluated when it ends; every owned area again every ``AREA_RECHECK_S``
+(the history horizon moves on the wall clock; ``stopped_reporting`` itself
 is judged at the area's data time, the newest interval end of its summary meter and meters).
 ``inspection.rules`` publishes nothing for days, drops, tamper codes or silences older than
 ``recent_s`` (history opens nothing). Open alerts survive a restart as the credit alerts' do: a
@@ -162,7 +166,8 @@ log = logging.getLogger(__name__)
 
 AREA_BATCH_MAX = 20_000
 AREA_BATCH_WITHIN_S = 10.0
-AREA_SETTLE_S = 5.0
+AREA_SETTLE_S = 15.0  # > AREA_BATCH_WITHIN_S: judged once a delivery has ended, not per batch
+AREA_SETTLE_MAX_S = 60.0
 AREA_RECHECK_S = 300.0
 TICK_S = 1.0
 SINCE_ALWAYS = 0  # a customer's first area counts it from the beginning
@@ -509,6 +514,7 @@ class AreaStage:
         )
         self.areas: dict[str, Area] = {}  # decoded, while owned
         self.pending: dict[str, float] = {}  # area -> when to evaluate it
+        self.unjudged_since: dict[str, float] = {}  # area -> its first input since it was judged
         self.held: dict[str, CustomerAlerts] = {}  # per area or customer id: open alerts, holds
         self.checked_at = 0.0
         self.batch_within_s = AREA_BATCH_WITHIN_S  # the area agents' batch window
@@ -643,7 +649,9 @@ class AreaStage:
                 self.table[name.encode()] = record
             if doc is not None:
                 docs.append((name, doc))
-            self.pending[name] = wall + AREA_SETTLE_S  # a new input: settle (again)
+            # a new input: settle (again), but not later than a minute after the first unjudged one
+            first = self.unjudged_since.setdefault(name, wall)
+            self.pending[name] = min(wall + AREA_SETTLE_S, first + AREA_SETTLE_MAX_S)
         for name, doc in docs:
             raw = orjson.dumps(doc)
             self.rt.topics.stats_area.send_soon(key=name.encode(), value=raw)
@@ -753,11 +761,12 @@ class AreaStage:
         flags: dict[str, set[str]] = {}
         managers: dict[str, str | None] = {}
         members = [c for c in state.customers if state.is_member(c, state.watermark)]
+        member_ends = {c: list(ends[c].values()) for c in members if c in ends}
         for cid in members:
             member = area.members.get(cid, Member())
             importance, tariff, manager = member.facts or (None, None, None)
             managers[cid] = manager
-            others = [e for c, meters in ends.items() if c != cid and c in members for e in meters.values()]
+            others = [e for c, mine in member_ends.items() if c != cid for e in mine]
             held = self.held_for(cid)
             result = evaluate_customer(
                 cid,
@@ -824,6 +833,7 @@ class AreaStage:
             if at > now:
                 continue
             del self.pending[name]
+            self.unjudged_since.pop(name, None)
             if not self.owns(name):
                 continue
             try:
