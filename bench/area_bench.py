@@ -26,7 +26,7 @@ overhead  The same population (bench/blocks.py's daily curves: ``--area-customer
           before the readings are published until the last half second it was busy (over 0.15
           of a core) before ``QUIET_S`` idle, after every reading is applied and (on) every
           interval counted by its area: the area agents' 10 s batches, the stats and the
-          rules' evaluation 5 s after the last input are inside. ``--area-repeats`` alternates
+          rules' evaluation AREA_SETTLE_S after the last input are inside. ``--area-repeats`` alternates
           off/on that many times (medians reported). ``--area-singles N``: the same A/B on
           single readings (``--area-customers`` / 10 customers x N intervals, time order).
           Beside it, measured in this process: what the readings agent does for the stage in
@@ -76,8 +76,9 @@ from bench.blocks import DailyCurves, Pairs, day_start
 from gridpulse.settings import Settings
 from gridpulse.workerproc import ROOT, WorkerProcess
 from schemas import topics as contract
+from streams.agents.areas import AREA_SETTLE_S
 
-QUIET_S = 8.0  # idle this long after the last input: the areas' settle (5 s) and a tick are over
+QUIET_S = AREA_SETTLE_S + 8.0  # idle this long after the last input: the areas' settle and a tick are over
 BUSY_CORES = 0.15  # a poll interval above this share of a core counts as busy
 PHASES = ("overhead", "theft")
 STALL_S = 60.0  # the areas counting nothing more this long after the readings: the stage is stuck
