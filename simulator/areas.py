@@ -586,6 +586,22 @@ def _rates(supplied: np.ndarray, consumed: np.ndarray) -> np.ndarray:
         return np.where(supplied > 0, (supplied - consumed) / np.where(supplied > 0, supplied, 1), np.nan)
 
 
+def expected_rules(plan: Sequence[Scenario]) -> set[tuple[str, str]]:
+    """(scope id, rule) of every alert the planned scenarios should open, and no other: each
+    case's area rules on its area, its customer rules on the customer, a wrong-area customer's
+    rules on its physical area."""
+    out: set[tuple[str, str]] = set()
+    for s in plan:
+        if s.expected is None:
+            raise ValueError(f"scenario {s.case} of {s.customer_id} has no expected outcome")
+        e = s.expected
+        out |= {(e.transformer_area, rule) for rule in e.area_rules}
+        out |= {(s.customer_id, rule) for rule in e.customer_rules}
+        if e.other_area is not None:
+            out |= {(e.other_area, rule) for rule in e.other_area_rules}
+    return out
+
+
 def plan_scenarios(
     sim: AreaSimulation,
     event_day: int | None = None,

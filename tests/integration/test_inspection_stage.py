@@ -43,7 +43,7 @@ from inspection.area import AreaState
 from schemas import topics as contract
 from schemas.models import InspectionAlert, StatsArea
 from simulator.area_run import area_messages, area_simulation
-from simulator.areas import AreaSimulation, Scenario, plan_scenarios
+from simulator.areas import AreaSimulation, Scenario, expected_rules, plan_scenarios
 from simulator.run import Message, SimulationOptions
 from streams.app import area_energy_topic
 from streams.kafka import create_internal_topics, make_admin, read_all, read_latest
@@ -95,18 +95,6 @@ def reference(sim: AreaSimulation, tz: Any, lateness_s: int) -> dict[str, AreaSt
             values = [None if np.isnan(v) else float(v) for v in day.kwh[m]]
             states[area_of[customer]].apply_customer(customer, meter, day.start, values)
     return states
-
-
-def expected_alerts(plan: list[Scenario]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for s in plan:
-        assert s.expected is not None
-        e = s.expected
-        out |= {(e.transformer_area, rule) for rule in e.area_rules}
-        out |= {(s.customer_id, rule) for rule in e.customer_rules}
-        if e.other_area is not None:
-            out |= {(e.other_area, rule) for rule in e.other_area_rules}
-    return out
 
 
 def by_last_day(messages: list[Message], settings: Settings, topic: str) -> list[tuple[str, list[Message]]]:
@@ -294,7 +282,7 @@ async def test_the_planned_cases_give_their_alerts_and_every_area_its_figures(al
         StatsArea.model_validate(doc)
     # every planned alert, the white screen's stopped_reporting included: it is judged at the
     # area's data time (the run's last local midnight), whenever the worker looks
-    expected = expected_alerts(plan)
+    expected = expected_rules(plan)
     assert any(rule == "stopped_reporting" for _, rule in expected)
 
     def as_planned(got: set[tuple[str, str]]) -> bool:

@@ -61,18 +61,6 @@ def reference(sim: AreaSimulation, tz: Any, lateness_s: int) -> dict[str, AreaSt
     return states
 
 
-def expected_alerts(plan: list[Scenario]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for s in plan:
-        assert s.expected is not None
-        e = s.expected
-        out |= {(e.transformer_area, rule) for rule in e.area_rules}
-        out |= {(s.customer_id, rule) for rule in e.customer_rules}
-        if e.other_area is not None:
-            out |= {(e.other_area, rule) for rule in e.other_area_rules}
-    return out
-
-
 def by_last_day(messages: list[Message], tz: Any) -> list[list[Message]]:
     """The blocks grouped by the local day of their last interval, in delivery order."""
     days: dict[str, list[Message]] = {}

@@ -17,13 +17,13 @@ import orjson
 import pytest
 
 from schemas import topics as contract
+from simulator.areas import expected_rules
 from simulator.run import Message
 from tests.unit.area_population import (
     DAYS,
     YEAR_END,
     approx_doc,
     by_last_day,
-    expected_alerts,
     forward_energy,
     latest_stats,
     opened_alerts,
@@ -96,7 +96,7 @@ async def test_the_planned_population_gives_the_reference_figures_and_the_planne
         await w.producer.flush()
         alerts = [orjson.loads(s.value or b"") for s in w.sent_to(contract.ALERTS_INSPECTION)]
         opened = opened_alerts(alerts)
-        assert opened == expected_alerts(plan)
+        assert opened == expected_rules(plan)
         assert len(alerts) == len(opened)  # once each
         thief = next(s for s in plan if s.case == "theft")
         assert thief.expected is not None

@@ -26,7 +26,7 @@ from inspection.rules import (
     tamper_flag,
 )
 from inspection.suspects import Suspect, rank_area
-from simulator.areas import AreaSimulation, Scenario, plan_scenarios
+from simulator.areas import AreaSimulation, Scenario, expected_rules, plan_scenarios
 from simulator.load import LoadModel
 from simulator.population import make_population
 
@@ -115,20 +115,8 @@ def simulate(start: int) -> Run:
     return out
 
 
-def expected_firings(plan: list[Scenario]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for s in plan:
-        assert s.expected is not None
-        e = s.expected
-        out |= {(e.transformer_area, rule) for rule in e.area_rules}
-        out |= {(s.customer_id, rule) for rule in e.customer_rules}
-        if e.other_area is not None:
-            out |= {(e.other_area, rule) for rule in e.other_area_rules}
-    return out
-
-
 def test_every_expected_rule_fires_and_no_other(run: Run) -> None:
-    assert set(run.fired) == expected_firings(run.plan)
+    assert set(run.fired) == expected_rules(run.plan)
 
 
 def test_the_rules_fire_from_the_day_the_case_shows(run: Run) -> None:
