@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         2.0, gt=0, description="longest wait to fill a batch while behind by batch_catchup_lag readings"
     )
     batch_catchup_lag: int = Field(5_000, ge=1, description="readings behind that make a batch wait longer")
+    area_batch_within_s: float = Field(
+        10.0,
+        gt=0,
+        description="inspection: the area agents' batch window, seconds (an area is judged once its "
+        "input has settled for this + 5 s)",
+    )
     lateness_s: int = Field(48 * 3600, ge=0, description="out-of-order readings accepted up to this age")
     future_tolerance_s: int = Field(300, ge=0, description="clock skew allowed on reading timestamps")
     gap_report_days: int = Field(3, ge=0, description="days of interval gaps listed in stats.customer")

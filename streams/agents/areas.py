@@ -95,16 +95,16 @@ readings agent sends the newest tamper code with the energy.
 
 **When the rules run (no storm on replayed history).** As the credit alerts
 (``streams.agents.credit_alerts``): a changed area is evaluated once it has had no new input for
-``AREA_SETTLE_S`` (15 s, longer than the area agents' batch window of ``AREA_BATCH_WITHIN_S``,
-so a backlog, a history load or a collection run is judged at its end, once, not after each
-batch), on the wall clock, and at the latest ``AREA_SETTLE_MAX_S`` (60 s) after the first input
-it has not been judged on (inputs that keep coming do not put the rules off for ever); a
-hold of ``decide`` is evaluated when it ends; every owned area again every ``AREA_RECHECK_S``
-(the history horizon moves on the wall clock; ``stopped_reporting`` itself
-is judged at the area's data time, the newest interval end of its summary meter and meters).
-``inspection.rules`` publishes nothing for days, drops, tamper codes or silences older than
-``recent_s`` (history opens nothing). Open alerts survive a restart as the credit alerts' do: a
-follower reads the compacted ``alerts.inspection`` back before the first evaluation.
+``AREA_SETTLE_S`` (15 s, 5 s longer than the area agents' batch window ``AREA_BATCH_WITHIN_S``,
+setting ``area_batch_within_s``), so a backlog, a history load or a collection run is judged at
+its end, once, not after each batch), on the wall clock, and at the latest ``AREA_SETTLE_MAX_S``
+(60 s) after the first input it has not been judged on (inputs that keep coming do not put the
+rules off for ever); a hold of ``decide`` is evaluated when it ends; every owned area again
+every ``AREA_RECHECK_S`` (the history horizon moves on the wall clock; ``stopped_reporting``
+itself is judged at the area's data time, the newest interval end of its summary meter and
+meters). ``inspection.rules`` publishes nothing for days, drops, tamper codes or silences older
+than ``recent_s`` (history opens nothing). Open alerts survive a restart as the credit alerts'
+do: a follower reads the compacted ``alerts.inspection`` back before the first evaluation.
 
 **Cost** (not measured yet: the benchmark's machine time was taken). On the customer side: one
 compact message per customer and batch (not per reading), built from the batch's outcomes, and a
@@ -517,7 +517,7 @@ class AreaStage:
         self.unjudged_since: dict[str, float] = {}  # area -> its first input since it was judged
         self.held: dict[str, CustomerAlerts] = {}  # per area or customer id: open alerts, holds
         self.checked_at = 0.0
-        self.batch_within_s = AREA_BATCH_WITHIN_S  # the area agents' batch window
+        self.batch_within_s = s.area_batch_within_s  # the area agents' batch window (AREA_BATCH_WITHIN_S)
         self.clock: Callable[[], float] = time.time
         # gp:areas:<area> (schemas.area_snapshot): doc and ts on every change; customer_days
         # (what explain reads beside the loss) when the suspects are ranked, by a sink of its
@@ -651,7 +651,7 @@ class AreaStage:
                 docs.append((name, doc))
             # a new input: settle (again), but not later than a minute after the first unjudged one
             first = self.unjudged_since.setdefault(name, wall)
-            self.pending[name] = min(wall + AREA_SETTLE_S, first + AREA_SETTLE_MAX_S)
+            self.pending[name] = min(wall + self.settle_s, first + AREA_SETTLE_MAX_S)
         for name, doc in docs:
             raw = orjson.dumps(doc)
             self.rt.topics.stats_area.send_soon(key=name.encode(), value=raw)
@@ -849,6 +849,12 @@ class AreaStage:
         self.rt.counters["inspection_areas_pending"] = len(self.pending)
         if self.redis_days.backlog:
             await self.redis_days.flush()
+
+    @property
+    def settle_s(self) -> float:
+        """How long an area's input must have settled before it is judged: longer than the batch
+        window (``AREA_SETTLE_S`` with the default window)."""
+        return self.batch_within_s + AREA_SETTLE_S - AREA_BATCH_WITHIN_S
 
     def owns(self, area: str) -> bool:
         return partition_of(area, self.rt.settings.topic_partitions) in self.rt.ownership.partitions()

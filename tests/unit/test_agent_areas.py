@@ -19,6 +19,7 @@ from inspection.rules import TamperSeen
 from schemas.models import InspectionAlert, StatsArea
 from schemas.topics import ALERTS_INSPECTION, AREA_READINGS, CUSTOMERS, METER_READINGS, STATS_AREA
 from streams.agents.areas import (
+    AREA_BATCH_WITHIN_S,
     AREA_SETTLE_S,
     HOLD_S,
     EnergyOut,
@@ -456,12 +457,13 @@ async def test_the_tick_judges_an_area_once_it_has_settled(tmp_path: Path) -> No
         stage.owns = lambda area: True  # type: ignore[method-assign]  # no consumer assignment here
         w.worker.app.tables.recovery.completed.set()  # type: ignore[attr-defined]
         await complete_day_with_loss(w, 0.15)
-        assert stage.pending == {"TA1": t0 + AREA_SETTLE_S}
-        stage.clock = lambda: t0 + AREA_SETTLE_S - 1.0
+        assert stage.settle_s == pytest.approx(0.01 + AREA_SETTLE_S - AREA_BATCH_WITHIN_S)  # window + 5 s
+        assert stage.pending == {"TA1": t0 + stage.settle_s}
+        stage.clock = lambda: t0 + stage.settle_s - 1.0
         await stage.tick()
         await w.producer.flush()
         assert alerts(w) == []  # still settling: a backlog is judged at its end, once
-        stage.clock = lambda: t0 + AREA_SETTLE_S
+        stage.clock = lambda: t0 + stage.settle_s
         await stage.tick()
         await w.producer.flush()
         (alert,) = alerts(w)
