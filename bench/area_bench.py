@@ -508,24 +508,9 @@ async def overhead_phase(
     r.update(customer_side_cost(curves))
     del curves
     spy_out = None if getattr(args, "py_spy", None) is None else Path(args.py_spy)
-    traces: dict[str, list[Trace]] = {"off": [], "on": []}
-    for k in range(args.area_repeats):
-        for variant in ("off", "on"):
-            on = variant == "on"
-            traces[variant].append(
-                await run_variant(
-                    r,
-                    settings,
-                    f"area{variant}{k}",
-                    out_dir,
-                    profiles if on else bare,
-                    supply if on else [],
-                    blocks,
-                    n,
-                    _PORTS + (1 if on else 0),
-                    py_spy=spy_out if on and k == 0 else None,
-                )
-            )
+    traces = await ab_pairs(
+        r, settings, out_dir, "area", (bare, profiles), supply, blocks, n, _PORTS, args.area_repeats, spy_out
+    )
     summarize(r, "area", traces)
     if spy_out is not None and spy_out.is_file():
         r["area_cpu_parts"] = cost_parts(spy_out.read_text())
@@ -534,6 +519,43 @@ async def overhead_phase(
             print(f"  {share:6.1%}  {part}")
     if args.area_singles > 0:
         await singles_ab(settings, args, out_dir, r)
+
+
+async def ab_pairs(
+    r: dict[str, Any],
+    settings: Settings,
+    out_dir: Path,
+    name: str,
+    profiles: tuple[Any, Any],
+    supply: Any,
+    readings: Any,
+    n: int,
+    ports: int,
+    repeats: int,
+    spy_out: Path | None = None,
+) -> dict[str, list[Trace]]:
+    """``repeats`` off/on pairs, alternating: *off* with ``profiles[0]`` (no areas) and no
+    summary meters, *on* with ``profiles[1]`` and ``supply``; web ports ``ports`` (off) and
+    ``ports + 1`` (on); the first *on* worker recorded by py-spy into ``spy_out`` if given."""
+    traces: dict[str, list[Trace]] = {"off": [], "on": []}
+    for k in range(repeats):
+        for variant in ("off", "on"):
+            on = variant == "on"
+            traces[variant].append(
+                await run_variant(
+                    r,
+                    settings,
+                    f"{name}{variant}{k}",
+                    out_dir,
+                    profiles[1] if on else profiles[0],
+                    supply if on else [],
+                    readings,
+                    n,
+                    ports + (1 if on else 0),
+                    py_spy=spy_out if on and k == 0 else None,
+                )
+            )
+    return traces
 
 
 def summarize(r: dict[str, Any], key: str, traces: dict[str, list[Trace]]) -> None:
@@ -597,23 +619,18 @@ async def singles_ab(settings: Settings, args: argparse.Namespace, out_dir: Path
     supply = summary_singles(readings, area_of)
     bare = without_area(profiles)
     r["area_singles_customers"], r["area_singles_readings"] = customers, len(readings)
-    traces: dict[str, list[Trace]] = {"off": [], "on": []}
-    for k in range(args.area_repeats):
-        for variant in ("off", "on"):
-            on = variant == "on"
-            traces[variant].append(
-                await run_variant(
-                    r,
-                    settings,
-                    f"areas{variant}{k}",
-                    out_dir,
-                    profiles if on else bare,
-                    supply if on else [],
-                    readings,
-                    len(readings),
-                    _PORTS + (3 if on else 2),
-                )
-            )
+    traces = await ab_pairs(
+        r,
+        settings,
+        out_dir,
+        "areas",
+        (bare, profiles),
+        supply,
+        readings,
+        len(readings),
+        _PORTS + 2,
+        args.area_repeats,
+    )
     summarize(r, "area_singles", traces)
 
 
