@@ -3,7 +3,9 @@
 #   1. Debian packages: redis-server, postgresql, faketime (and a JDK / Maven when missing), only
 #      if absent;
 #   2. the Kafka broker jars, resolved by Maven into infra/kafka/libs (redone when the pom changes);
-#   3. .venv with Python 3.11 and `pip install -e '.[dev,bench]'` (redone when pyproject.toml changes).
+#   3. .venv with Python 3.11 and `pip install -e '.[dev,bench]'` (redone when pyproject.toml changes);
+#   4. the dashboard's front-end packages (ECharts): `npm ci` in dashboard/web (redone when
+#      node_modules is missing or package-lock.json changes). Chromium and CJK fonts come with 1.
 # Quiet when there is nothing to do; on failure, says what failed and shows the tail of its log.
 set -euo pipefail
 umask 022
@@ -46,6 +48,11 @@ command -v java >/dev/null || apt_missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_missing+=(maven)
 # libfaketime, for the suites under fixed clocks (scripts/at_clock.sh, make test-clocks)
 compgen -G '/usr/lib/*-linux-gnu/faketime/libfaketimeMT.so.1' >/dev/null || apt_missing+=(faketime)
+# the dashboard's front end (npm ci below) and its browser tests (tests/browser: Debian's
+# Chromium, never a downloaded browser; CJK fonts for the Chinese labels and screenshots)
+command -v npm >/dev/null || apt_missing+=(npm)
+[[ -x /usr/bin/chromium ]] || apt_missing+=(chromium)
+compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc' >/dev/null || apt_missing+=(fonts-noto-cjk)
 
 if ((${#apt_missing[@]})); then
     say "installing Debian packages: ${apt_missing[*]}"
@@ -79,6 +86,8 @@ if ((${#apt_missing[@]})); then
     fi
 fi
 command -v redis-server >/dev/null || die "redis-server still missing after apt-get install"
+[[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium still missing after apt-get install chromium"
+command -v npm >/dev/null || die "npm still missing after apt-get install npm"
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
     die "no PostgreSQL server under /usr/lib/postgresql/*/bin after apt-get install"
 
@@ -124,4 +133,19 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$(hash_of "$ROOT/pyproject.toml")" ]]; 
         >"$LOG_DIR/pip.log" 2>&1 ||
         fail_with_log "$LOG_DIR/pip.log" "pip install -e '.[dev,bench]' failed"
     hash_of "$ROOT/pyproject.toml" >"$stamp"
+fi
+
+# ------------------------------------------------------------------------------ dashboard front end
+
+WEB=$ROOT/dashboard/web
+stamp=$WEB/node_modules/.package-lock.sha256
+if [[ -f $WEB/package-lock.json ]] &&
+    [[ ! -f $stamp || $(cat "$stamp") != "$(hash_of "$WEB/package-lock.json")" ||
+        ! -f $WEB/node_modules/echarts/dist/echarts.min.js ]]; then
+    say "installing the dashboard's front-end packages (npm ci in dashboard/web)"
+    (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error) >"$LOG_DIR/npm.log" 2>&1 ||
+        fail_with_log "$LOG_DIR/npm.log" "npm ci in dashboard/web failed (is the npm registry reachable?)"
+    [[ -f $WEB/node_modules/echarts/dist/echarts.min.js ]] ||
+        fail_with_log "$LOG_DIR/npm.log" "npm ci ran but dashboard/web/node_modules/echarts/dist/echarts.min.js is missing"
+    hash_of "$WEB/package-lock.json" >"$stamp"
 fi
