@@ -568,8 +568,11 @@ def summarize(r: dict[str, Any], key: str, traces: dict[str, list[Trace]]) -> No
     r[f"{key}_off_cpu_us_per_reading"] = round(off_cpu, 2)
     r[f"{key}_on_cpu_us_per_reading"] = round(on_cpu, 2)
     r[f"{key}_stage_overhead_pct"] = round(overhead_pct(on_cpu, off_cpu), 1)
-    r[f"{key}_rps_change_pct"] = round(
-        (r[f"{key}_pipeline_rps"] - r[f"{key}_off_rps"]) / r[f"{key}_off_rps"] * 100.0, 1
+    # a run too small to measure a rate (every reading applied within the first poll: rps 0)
+    # has no rate change, rather than a ZeroDivisionError after minutes of measuring
+    off_rps = r[f"{key}_off_rps"]
+    r[f"{key}_rps_change_pct"] = (
+        round((r[f"{key}_pipeline_rps"] - off_rps) / off_rps * 100.0, 1) if off_rps > 0 else None
     )
     r[f"{key}_runs"] = [
         {

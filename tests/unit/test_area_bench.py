@@ -12,9 +12,11 @@ import orjson
 import pytest
 
 from bench.area_bench import (
+    Trace,
     cost_parts,
     days_to_alert,
     overhead_pct,
+    summarize,
     summary_blocks,
     summary_curves,
     summary_singles,
@@ -32,6 +34,38 @@ def test_overhead_pct() -> None:
     assert overhead_pct(10.0, 10.0) == 0.0
     with pytest.raises(ValueError):
         overhead_pct(1.0, 0.0)
+
+
+def _trace(n: int, n_first: int, cpu_s: float) -> Trace:
+    return Trace(
+        t0=0.0,
+        n=n,
+        n_first=n_first,
+        t_first=1.0,
+        t_applied=3.0,
+        t_area=4.0,
+        t_end=5.0,
+        cpu_s=cpu_s,
+        counters={},
+    )
+
+
+def test_summarize_rates_cpu_and_the_change() -> None:
+    r: dict[str, object] = {}
+    # off: 2,000 readings over 2 s = 1,000/s, 1 s of CPU for 4,000 readings = 250 us each
+    # on: 1,500 readings over 2 s = 750/s (-25 %), 1.5 s = 375 us each (+50 %)
+    summarize(r, "k", {"off": [_trace(4000, 2000, 1.0)], "on": [_trace(4000, 2500, 1.5)]})
+    assert r["k_off_rps"] == 1000 and r["k_pipeline_rps"] == 750
+    assert r["k_off_cpu_us_per_reading"] == 250.0 and r["k_on_cpu_us_per_reading"] == 375.0
+    assert r["k_stage_overhead_pct"] == 50.0 and r["k_rps_change_pct"] == -25.0
+
+
+def test_summarize_a_run_too_small_for_a_rate_has_no_rate_change() -> None:
+    # every reading applied within the first poll: no rate (was a ZeroDivisionError)
+    r: dict[str, object] = {}
+    summarize(r, "k", {"off": [_trace(4000, 4000, 1.0)], "on": [_trace(4000, 4000, 1.5)]})
+    assert r["k_off_rps"] == 0 and r["k_rps_change_pct"] is None
+    assert r["k_stage_overhead_pct"] == 50.0
 
 
 def test_without_area_drops_only_the_area() -> None:
