@@ -583,6 +583,15 @@ class IndicatorScores(BaseModel):
     B42: IndicatorScore
 
 
+class ValueOrigin(BaseModel):
+    """The value matrix's origin the quadrant was decided against (the population pass's)."""
+
+    model_config = _OUTPUT
+
+    current: Number = Field(description="current value at the origin (the vertical quadrant line)")
+    potential: Number = Field(description="potential value at the origin (the horizontal quadrant line)")
+
+
 class ScoresCustomer(BaseModel):
     """Customer value, credit and safety scores (``scores.customer``, key customer_id)."""
 
@@ -607,6 +616,12 @@ class ScoresCustomer(BaseModel):
         "C emergency source, D neither"
     )
     model_version: Id = Field(description="version of the scoring model and its weights")
+    value_origin: ValueOrigin | None = Field(
+        default=None,
+        description="(addition) the origin of the value matrix the quadrant was decided against: "
+        "the resolved origin of the population pass behind the score (the population mean by "
+        "default); absent in documents published before it was added",
+    )
 
 
 EvidenceValue = float | int | str | bool | None

@@ -142,6 +142,7 @@ def to_documents(pop: Population, arrays: ScoreArrays) -> list[dict[str, Any]]:
     credit = arrays.credit.grade.tolist()
     safety = arrays.safety.tolist()
     version = arrays.state.model_version
+    c0, p0 = arrays.state.origin
     return [
         {
             "customer_id": pop.customer_id[i],
@@ -155,6 +156,7 @@ def to_documents(pop: Population, arrays: ScoreArrays) -> list[dict[str, Any]]:
             "service_tier": TIERS[tier[i]],
             "safety_grade": GRADES[safety[i]],
             "model_version": version,
+            "value_origin": {"current": float(c0), "potential": float(p0)},
         }
         for i in range(len(pop))
     ]

@@ -257,8 +257,10 @@ def score_against(
 
 # What a score is: the raw indicator values and the event time behind them are carried along
 # but move with every reading; republishing on those would send every customer's score again
-# after every batch and every pass (100,000 messages per pass at 100,000 customers).
-NOT_THE_SCORE = frozenset({"indicators", "ts"})
+# after every batch and every pass (100,000 messages per pass at 100,000 customers). The same
+# holds for the pass's origin (`value_origin`, the population mean): it moves with every pass,
+# and a customer whose quadrant it changes is republished for the quadrant.
+NOT_THE_SCORE = frozenset({"indicators", "ts", "value_origin"})
 
 
 def score_digest(score: Mapping[str, Any]) -> bytes:
