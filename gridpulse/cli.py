@@ -8,6 +8,8 @@ gridpulse alerts-consumer      store alerts.credit/.outage/.inspection in Postgr
 gridpulse alerts list ...      the stored alerts (a manager's, a customer's, an area's; open ones)
 gridpulse alerts ack ID -m M   a manager acknowledges an alert (no re-notification)
 gridpulse inspection explain C why a customer is suspected: its area's loss beside its consumption
+gridpulse dashboard            the web dashboard (GRIDPULSE_DASHBOARD_*; README "Dashboard")
+gridpulse dashboard hash-password   a password hash for the dashboard's users (password on stdin)
 """
 
 from __future__ import annotations
@@ -152,6 +154,51 @@ def _cmd_alerts_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    if getattr(args, "dashboard_command", None) == "hash-password":
+        return _cmd_dashboard_hash_password(args)
+    import uvicorn
+
+    from dashboard.app import create_app
+    from dashboard.auth import UsersError
+
+    settings = get_settings()
+    try:
+        app = create_app(settings)
+    except UsersError as exc:
+        print(f"gridpulse dashboard: {exc}", file=sys.stderr)
+        return 1
+    if not app.state.dashboard.users:
+        print(
+            "gridpulse dashboard: no users configured (GRIDPULSE_DASHBOARD_USERS or "
+            "GRIDPULSE_DASHBOARD_USERS_FILE): nobody can sign in",
+            file=sys.stderr,
+        )
+    host = args.host or settings.dashboard_host
+    port = settings.dashboard_port if args.port is None else args.port
+    uvicorn.run(app, host=host, port=port, log_level=args.loglevel, access_log=args.access_log)
+    return 0
+
+
+def _cmd_dashboard_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dashboard.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("gridpulse dashboard hash-password: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("gridpulse dashboard hash-password: empty password", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 def format_alert_line(row: Mapping[str, Any]) -> str:
     """One stored alert as a line: event time, status/severity (``ack`` when acknowledged at
     it), alert id, managers, reason; an area alert adds its top suspects. Never a name: alerts
@@ -270,6 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=40)
     demo.add_argument("--days", type=float, default=2.0)
     demo.set_defaults(func=_cmd_demo)
+
+    dash = sub.add_parser("dashboard", help="the web dashboard (its own process; GRIDPULSE_DASHBOARD_*)")
+    dash.add_argument("--host", default=None, help="default GRIDPULSE_DASHBOARD_HOST (127.0.0.1)")
+    dash.add_argument("--port", type=int, default=None, help="default GRIDPULSE_DASHBOARD_PORT (8080)")
+    dash.add_argument("--loglevel", default="info")
+    dash.add_argument(
+        "--access-log", action="store_true", help="log every request (paths carry customer ids)"
+    )
+    dash.set_defaults(func=_cmd_dashboard)
+    dash_sub = dash.add_subparsers(dest="dashboard_command", required=False)
+    dash_sub.add_parser(
+        "hash-password", help="print a password hash for GRIDPULSE_DASHBOARD_USERS (password from stdin)"
+    ).set_defaults(func=_cmd_dashboard)
 
     consumer = sub.add_parser(
         "alerts-consumer", help="store alert messages in PostgreSQL and notify customer managers"

@@ -8,7 +8,7 @@ its configuration as arguments.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -152,6 +152,23 @@ class Settings(BaseSettings):
     alerts_webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay (doubles, jittered)")
     alerts_webhook_backoff_max_s: float = Field(60.0, gt=0, description="longest retry delay")
     alerts_notify_concurrency: int = Field(16, ge=1, description="notifications in flight at once")
+
+    # --- dashboard (gridpulse dashboard, issue 14) ---------------------------------------------
+    dashboard_host: str = Field("127.0.0.1", description="dashboard: address to listen on")
+    dashboard_port: int = Field(8080, ge=0, le=65535, description="dashboard: port to listen on")
+    dashboard_users: list[dict[str, Any]] | None = Field(
+        None,
+        description='dashboard users as JSON: [{"user", "password_hash" (gridpulse dashboard '
+        'hash-password), "role": viewer|manager|supervisor, "manager_id" (managers)}]',
+    )
+    dashboard_users_file: str | None = Field(None, description="dashboard: a file with the users' JSON")
+    dashboard_secret: SecretStr | None = Field(
+        None, description="dashboard: session cookie signing key; unset: random per process"
+    )
+    dashboard_session_hours: float = Field(12.0, gt=0, description="dashboard: a session's lifetime")
+    dashboard_client_queue: int = Field(
+        10_000, ge=1, description="dashboard: per-client coalescing queue bound (keys) before a reset"
+    )
 
     # --- domain ------------------------------------------------------------------------------
     timezone: str = Field("Asia/Shanghai", description="local zone for days and billing months")
