@@ -1,0 +1,284 @@
+// The customer value matrix: every scored customer a point (current value across, potential value
+// up), the quadrant lines at the model's origin, colour by credit grade, size by 30-day kWh.
+//
+// Built for 100,000 points: /api/matrix is columnar; one scatter series per (credit grade, size
+// class) in ECharts' large mode (one symbol size per series, drawn as one path), so the legend
+// still toggles a grade (series of one grade share its name). Live `scores`/`stats` updates change
+// the columns in place and redraw at most once a second.
+//
+// window.gpMatrix (after every draw): {count, points, quadrants, origin, model_version, renderMs,
+// firstRenderMs, draws} — what the page shows, for people debugging it and for the browser tests.
+import {
+  GRADE_COLORS, api, byId, chart, facts, fmtInt, fmtNum, fmtText, h, live, num, obj, section,
+  startPage, str, t, tEnum, throttle,
+} from "/static/common.js";
+
+const QUADRANTS = ["vip", "improvement", "maintenance", "abandon"];
+const GRADES = ["A", "B", "C", "D", "?"];
+const SIZES = [4, 6, 9, 13]; // px by 30-day kWh quartile; no kWh: the smallest
+
+const M = { ids: [], current: [], potential: [], credit: [], kwh30: [], quadrant: [], origin: null, model_version: null };
+const index = new Map();
+let sizeCuts = [Infinity, Infinity, Infinity];
+let loaded = false;
+const pending = []; // live updates that arrived before the first /api/matrix answer
+let draws = 0;
+let firstRenderMs = null;
+
+function column(v, n, pick) {
+  const a = Array.isArray(v) ? v : [];
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = pick(a[i]);
+  return out;
+}
+
+function setMatrix(body) {
+  const b = obj(body);
+  const ids = Array.isArray(b.ids) ? b.ids : [];
+  const n = ids.length;
+  M.ids = column(ids, n, (v) => str(v));
+  M.current = column(b.current, n, num);
+  M.potential = column(b.potential, n, num);
+  M.credit = column(b.credit, n, (v) => (GRADES.includes(v) ? v : "?"));
+  M.kwh30 = column(b.kwh30, n, num);
+  M.quadrant = column(b.quadrant, n, (v) => str(v));
+  const o = obj(b.origin);
+  M.origin = num(o.current) !== null && num(o.potential) !== null ? { current: o.current, potential: o.potential } : null;
+  M.model_version = str(b.model_version);
+  index.clear();
+  M.ids.forEach((id, i) => {
+    if (id !== null) index.set(id, i);
+  });
+  computeSizeCuts();
+}
+
+function computeSizeCuts() {
+  const v = M.kwh30.filter((x) => x !== null).sort((a, b) => a - b);
+  if (!v.length) {
+    sizeCuts = [Infinity, Infinity, Infinity];
+    return;
+  }
+  const q = (p) => v[Math.min(v.length - 1, Math.floor(p * v.length))];
+  sizeCuts = [q(0.25), q(0.5), q(0.75)];
+}
+
+function sizeClass(kwh) {
+  if (kwh === null) return 0;
+  let c = 0;
+  while (c < 3 && kwh >= sizeCuts[c]) c++;
+  return c;
+}
+
+/** One series per (grade, size class); each point [current, potential, row index]. */
+function buildSeries() {
+  const buckets = GRADES.map(() => SIZES.map(() => []));
+  let points = 0;
+  for (let i = 0; i < M.ids.length; i++) {
+    const x = M.current[i];
+    const y = M.potential[i];
+    if (M.ids[i] === null || x === null || y === null) continue;
+    buckets[GRADES.indexOf(M.credit[i])][sizeClass(M.kwh30[i])].push([x, y, i]);
+    points++;
+  }
+  const series = [];
+  GRADES.forEach((g, gi) =>
+    SIZES.forEach((size, si) =>
+      series.push({
+        type: "scatter",
+        name: g === "?" ? t("matrix.grade_unknown") : `${t("matrix.credit")} ${g}`,
+        id: `g${g}s${si}`,
+        large: true,
+        largeThreshold: 2000,
+        progressive: 0,
+        symbolSize: size,
+        itemStyle: { color: GRADE_COLORS[g] || "#90a4ae", opacity: 0.75 },
+        emphasis: { scale: 1.6 },
+        data: buckets[gi][si],
+      }),
+    ),
+  );
+  const o = M.origin;
+  series.push({
+    type: "scatter",
+    id: "origin",
+    name: t("matrix.origin"),
+    data: [],
+    silent: true,
+    markLine: o
+      ? {
+          silent: true,
+          symbol: "none",
+          animation: false,
+          lineStyle: { color: "#334e68", type: "dashed", width: 1.5 },
+          label: { formatter: (p) => fmtNum(p.value, 3) },
+          data: [{ xAxis: o.current }, { yAxis: o.potential }],
+        }
+      : { data: [] },
+  });
+  return { series, points };
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function tooltip(p) {
+  const i = Array.isArray(p.value) ? p.value[2] : null;
+  if (typeof i !== "number" || i < 0 || i >= M.ids.length) return "";
+  const rows = [
+    [t("common.customer"), M.ids[i]],
+    [t("matrix.current"), fmtNum(M.current[i], 3)],
+    [t("matrix.potential"), fmtNum(M.potential[i], 3)],
+    [t("customer.quadrant"), tEnum("q", M.quadrant[i])],
+    [t("matrix.credit"), M.credit[i] === "?" ? t("matrix.grade_unknown") : M.credit[i]],
+    [t("matrix.kwh30"), fmtNum(M.kwh30[i], 0)],
+  ];
+  return rows.map(([k, v]) => `${escapeHtml(k)}: <b>${escapeHtml(v)}</b>`).join("<br>");
+}
+
+function quadrantCounts() {
+  const c = Object.fromEntries(QUADRANTS.map((q) => [q, 0]));
+  for (let i = 0; i < M.quadrant.length; i++) {
+    const q = M.quadrant[i];
+    if (M.ids[i] === null || q === null) continue;
+    c[q] = (c[q] || 0) + 1;
+  }
+  return c;
+}
+
+let el;
+let ec;
+
+function draw() {
+  const started = performance.now();
+  const { series, points } = buildSeries();
+  const option = {
+    animation: false,
+    grid: { left: 56, right: 24, top: 40, bottom: 48 },
+    legend: { top: 4, data: GRADES.map((g) => (g === "?" ? t("matrix.grade_unknown") : `${t("matrix.credit")} ${g}`)) },
+    tooltip: { trigger: "item", formatter: tooltip },
+    xAxis: { type: "value", name: t("matrix.current"), nameLocation: "middle", nameGap: 28, scale: true },
+    yAxis: { type: "value", name: t("matrix.potential"), nameLocation: "middle", nameGap: 40, scale: true },
+    dataZoom: [
+      { type: "inside", xAxisIndex: 0, filterMode: "none" },
+      { type: "inside", yAxisIndex: 0, filterMode: "none" },
+    ],
+    series,
+  };
+  const quadrants = quadrantCounts();
+  ec.off("finished");
+  ec.on("finished", () => {
+    ec.off("finished");
+    const renderMs = performance.now() - started;
+    if (firstRenderMs === null) firstRenderMs = performance.now();
+    draws++;
+    window.gpMatrix = {
+      count: M.ids.filter((id) => id !== null).length,
+      points,
+      quadrants,
+      origin: M.origin,
+      model_version: M.model_version,
+      renderMs,
+      firstRenderMs,
+      draws,
+    };
+    el.dataset.draws = String(draws);
+    document.body.dataset.rendered = "true";
+  });
+  ec.setOption(option, { replaceMerge: ["series"] });
+  renderSide(quadrants, points);
+}
+
+function renderSide(quadrants, points) {
+  section(byId("matrix-side"), (side) => {
+    const search = h("input", { type: "search", placeholder: t("common.customer"), dataset: { testid: "matrix-search" } });
+    const found = h("div", { class: "muted" });
+    search.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter") return;
+      const id = search.value.trim();
+      if (index.has(id)) window.location.assign(`/customers/${encodeURIComponent(id)}`);
+      else found.textContent = t("common.empty");
+    });
+    side.replaceChildren(
+      facts([
+        [t("matrix.points"), fmtInt(points), "matrix-points"],
+        [
+          t("matrix.origin"),
+          M.origin ? `(${fmtNum(M.origin.current, 3)}, ${fmtNum(M.origin.potential, 3)})` : t("matrix.no_origin"),
+          "matrix-origin",
+        ],
+        [t("matrix.model_version"), fmtText(M.model_version), "matrix-model-version"],
+      ]),
+      h("h2", { style: "margin-top:14px" }, t("overview.quadrants")),
+      QUADRANTS.map((q) =>
+        h("div", { class: "q" }, h("span", {}, tEnum("q", q)), h("b", { dataset: { testid: `matrix-quadrant-${q}` } }, fmtInt(quadrants[q]))),
+      ),
+      h("h2", { style: "margin-top:14px" }, t("common.customer")),
+      search,
+      found,
+    );
+  });
+}
+
+function applyUpdate({ kind, key, doc }) {
+  const id = str(doc.customer_id) || key;
+  if (!id) return false;
+  if (kind === "scores") {
+    const x = num(doc.current_value);
+    const y = num(doc.potential_value);
+    if (x === null || y === null) return false;
+    let i = index.get(id);
+    if (i === undefined) {
+      i = M.ids.length;
+      index.set(id, i);
+      M.ids.push(id);
+      M.kwh30.push(null);
+      M.current.push(x);
+      M.potential.push(y);
+      M.credit.push("?");
+      M.quadrant.push(null);
+    }
+    M.current[i] = x;
+    M.potential[i] = y;
+    M.credit[i] = GRADES.includes(doc.credit_grade) ? doc.credit_grade : "?";
+    M.quadrant[i] = str(doc.quadrant);
+    const o = obj(doc.value_origin);
+    if (num(o.current) !== null && num(o.potential) !== null) M.origin = { current: o.current, potential: o.potential };
+    if (str(doc.model_version)) M.model_version = str(doc.model_version);
+    return true;
+  }
+  if (kind === "stats") {
+    const i = index.get(id);
+    if (i === undefined) return false;
+    M.kwh30[i] = num(obj(doc.d30).kwh);
+    return true;
+  }
+  return false;
+}
+
+const redraw = throttle(draw, 1000);
+
+async function load() {
+  setMatrix(await api("/api/matrix"));
+  loaded = true;
+  for (const u of pending.splice(0)) applyUpdate(u);
+  draw();
+}
+
+await startPage("matrix", draw);
+el = byId("matrix-chart");
+ec = chart(el);
+ec.on("click", (p) => {
+  const i = Array.isArray(p.value) ? p.value[2] : null;
+  const id = typeof i === "number" ? M.ids[i] : null;
+  if (id) window.location.assign(`/customers/${encodeURIComponent(id)}`);
+});
+// the stream first, so that nothing published between the snapshot and the stream is lost
+live(["scores", "stats"], {
+  onUpdate: (u) => {
+    if (!loaded) pending.push(u);
+    else if (applyUpdate(u)) redraw();
+  },
+  onReset: () => load(),
+});
+await load();
