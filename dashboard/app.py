@@ -11,6 +11,7 @@ topics fill the state), PostgreSQL away (the alert list and acks answer 503).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import math
 import secrets
@@ -84,6 +85,7 @@ class Dashboard:
     model: ModelConfig
     clock: Callable[[], float] = time.time
     feed: OutputFeed | None = None
+    matrix_gzip: tuple[bytes | None, bytes] = (None, b"")
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ sessions
@@ -353,10 +355,20 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
         return _json(dash.overview())
 
     @app.get("/api/matrix", tags=["data"])
-    async def matrix(user: SessionUser) -> Response:
+    async def matrix(request: Request, user: SessionUser) -> Response:
         """Every scored customer as columns (ids, current, potential, credit, kwh30, quadrant),
-        the model's origin and version."""
-        return Response(dash.state.matrix_json(), media_type="application/json")
+        the model's origin and version (gzip-encoded when the client accepts it)."""
+        body = dash.state.matrix_json()
+        if "gzip" not in request.headers.get("accept-encoding", ""):
+            return Response(body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+        if dash.matrix_gzip[0] is not body:
+            # once per change of the matrix: 6.7 MB at 100,000 customers -> ~1/4 of it
+            dash.matrix_gzip = (body, gzip.compress(body, compresslevel=1))
+        return Response(
+            dash.matrix_gzip[1],
+            media_type="application/json",
+            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
 
     @app.get("/api/customers/{customer_id}", tags=["data"])
     async def customer(customer_id: str, user: SessionUser) -> Response:
