@@ -501,7 +501,11 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         feed = dash.feed
-        return {"feed_ready": bool(feed is not None and feed.ready.is_set())}
+        return {
+            "feed_ready": bool(feed is not None and feed.ready.is_set()),
+            "records": feed.records if feed is not None else 0,
+            "sse_clients": len(dash.hub.clients),
+        }
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
