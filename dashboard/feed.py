@@ -120,10 +120,10 @@ class OutputFeed:
         self._topic_of = {settings.topic(t): t for t in TOPIC_KINDS}
         self._malformed_seen: set[tuple[str, int, int]] = set()
         self.counters: Counter[str] = Counter()
-        self.follower = TopicFollower(
-            settings, list(self._topic_of), self._apply, label="dashboard", counters=self.counters
-        )
-        self.ready = self.follower.ready
+        self.follower: TopicFollower | None = None
+        self.ready = asyncio.Event()  # every output topic (that exists) read to its end once
+        self.reading: list[str] = []  # the topics read (full names)
+        self.recheck_s = 60.0
         self.records = 0
 
     def _apply(self, rec: ConsumerRecord) -> None:
@@ -145,16 +145,70 @@ class OutputFeed:
                 self.state.malformed[topic] -= 1
             else:
                 self._malformed_seen.add(seen)
-                log.warning(
-                    "dashboard: malformed document on %s partition %d offset %d skipped",
-                    topic,
-                    rec.partition,
-                    rec.offset,
-                )
+                if len(self._malformed_seen) <= 100 or len(self._malformed_seen) % 1000 == 0:
+                    log.warning(
+                        "dashboard: malformed document on %s partition %d offset %d skipped (%d so far)",
+                        topic,
+                        rec.partition,
+                        rec.offset,
+                        len(self._malformed_seen),
+                    )
         publish_change(self.hub, self.state, change)
 
+    async def _existing(self) -> list[str]:
+        admin = make_admin(self.settings)
+        await admin.start()
+        try:
+            names = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        return [t for t in self._topic_of if t in names]
+
     async def run(self) -> None:
-        await self.follower.run_forever()
+        """Follow the output topics that exist; a deployment without some of them (an older
+        one without the inspection stage's) is read all the same, and the reader starts again
+        with the full set once they appear (re-reading changes nothing: merge by event time)."""
+        while True:
+            try:
+                names = await self._existing()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Kafka away at start: the API serves what the state has
+                log.warning("dashboard: cannot list the topics (%s); trying again in 5 s", exc)
+                await asyncio.sleep(5.0)
+                continue
+            if not names:
+                log.warning("dashboard: none of the output topics exists yet (gridpulse topics create)")
+                self.ready.set()  # nothing to catch up with
+                await asyncio.sleep(5.0)
+                continue
+            missing = sorted(set(self._topic_of) - set(names))
+            if missing:
+                log.warning("dashboard: output topics %s do not exist; reading the others", missing)
+            self.reading = names
+            self.follower = TopicFollower(
+                self.settings, names, self._apply, label="dashboard", counters=self.counters
+            )
+            follow = asyncio.create_task(self.follower.run_forever(), name="dashboard-follow")
+            ready = asyncio.create_task(self.follower.ready.wait())
+            try:
+                await asyncio.wait({follow, ready}, return_when=asyncio.FIRST_COMPLETED)
+                if ready.done():
+                    self.ready.set()
+                if not missing:
+                    await follow  # forever (run_forever restarts the reader itself)
+                while True:
+                    await asyncio.sleep(self.recheck_s)
+                    try:
+                        if len(await self._existing()) > len(names):
+                            log.info("dashboard: more output topics exist now; reading them too")
+                            break
+                    except Exception as exc:
+                        log.warning("dashboard: cannot list the topics (%s)", exc)
+            finally:
+                for task in (follow, ready):
+                    task.cancel()
+                await asyncio.gather(follow, ready, return_exceptions=True)
 
 
 class DataHealth:

@@ -200,6 +200,30 @@ async def test_redis_down_the_dashboard_starts_from_the_topics(
     assert "Redis snapshot not read" in dash.log_tail(200)
 
 
+async def test_a_deployment_without_some_output_topics_is_read_all_the_same(
+    settings: Settings, dashboards: list, tmp_path: Path
+) -> None:
+    """Only stats.customer and scores.customer exist (an older deployment without the alert and
+    inspection topics): the dashboard reads those."""
+    from aiokafka.admin import NewTopic
+
+    from streams.kafka import create_missing_topics, delete_topics
+
+    names = [settings.topic(contract.STATS_CUSTOMER), settings.topic(contract.SCORES_CUSTOMER)]
+    await create_missing_topics(settings, [NewTopic(n, 2, settings.topic_replication) for n in names])
+    try:
+        _, scores = population(3, seed=9)
+        await produce_docs(settings, contract.SCORES_CUSTOMER, "customer_id", scores)
+        dash = start_dashboard(settings, tmp_path, dashboards)
+        await dash.wait_feed_ready(within_s=30)
+        async with signed_in(dash.url, "view") as client:
+            matrix = (await client.get("/api/matrix")).json()
+            assert sorted(matrix["ids"]) == sorted(s["customer_id"] for s in scores)
+        assert "do not exist; reading the others" in dash.log_tail(200)
+    finally:
+        await delete_topics(settings, names)
+
+
 # ---------------------------------------------------------------------------- live stream
 
 
