@@ -36,7 +36,7 @@ from schemas.shared import shared
 from streams.app import rocksdb_options
 from streams.app_types import Topics
 from streams.context import event_context
-from streams.faust_patches import delivered_offset, time_producer_waits
+from streams.faust_patches import OffsetGuard, delivered_offset, time_producer_waits
 from streams.ownership import Ownership
 from streams.sinks import RedisHashSink
 
@@ -134,6 +134,9 @@ class Runtime:
         self.counters: Counter[str] = Counter()
         self.ownership = Ownership(app, settings)
         time_producer_waits(app.producer, self.counters)  # producer_flush_ms, producer_ebb_wait_ms
+        # the batch agents' input offsets: commits bounded by what they processed, holes
+        # fetched again (offsets_refetched, commit_held_back, offsets_gap_skipped)
+        self.offset_guard = OffsetGuard(app, self.counters)
 
         def table(name: str, help_: str) -> Any:
             return app.Table(
