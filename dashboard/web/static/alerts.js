@@ -3,6 +3,7 @@
 import {
   ApiError, SEVERITY_ORDER, api, arr, badge, byId, currentUser, customerLink, fmtText, fmtTs, h, live, obj, section,
   startPage, str, t, table, tEnum, throttle,
+  fill,
 } from "/static/common.js";
 
 const FILTERS = {
@@ -27,14 +28,13 @@ function fillFilters() {
   const f = filtersFromUrl();
   for (const [name, values] of Object.entries(FILTERS)) {
     const select = form.elements[name];
-    const allLabel = name === "status" ? t("alerts.active") : t("alerts.all");
-    select.replaceChildren(
-      h("option", { value: "" }, allLabel),
+    fill(select, 
+      h("option", { value: "" }, t("alerts.all")),
       values.map((v) => h("option", { value: v, selected: f[name] === v }, tEnum(ENUM_PREFIX[name], v))),
     );
   }
   form.elements.manager.value = f.manager;
-  byId("managers").replaceChildren([...managers].sort().map((m) => h("option", { value: m })));
+  fill(byId("managers"), [...managers].sort().map((m) => h("option", { value: m })));
 }
 
 function mayAck(row) {
@@ -58,7 +58,7 @@ async function ack(alertId, button) {
 }
 
 function renderList(el) {
-  el.replaceChildren(
+  fill(el, 
     table(
       [
         { label: t("alerts.ts"), cell: (r) => fmtTs(r.ts ?? r.last_ts) },

@@ -4,6 +4,7 @@
 import {
   api, arr, byId, chart, customerLink, fmtInt, fmtNum, fmtPct, fmtText, h, live, num, obj, section, startPage, str,
   t, table, throttle,
+  fill,
 } from "/static/common.js";
 
 let areas = [];
@@ -32,7 +33,7 @@ function render() {
     );
   });
   section(byId("areas-list"), (el) =>
-    el.replaceChildren(
+    fill(el, 
       table(
         [
           { label: t("areas.area"), cell: (a) => fmtText(a.transformer_area) },

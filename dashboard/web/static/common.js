@@ -84,6 +84,11 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** el's children become `children` (arrays flattened; null, undefined and false left out). */
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 export function byId(id) {
   return document.getElementById(id);
 }
@@ -95,7 +100,7 @@ export function section(el, render) {
     render(el);
   } catch (err) {
     console.error("render failed", el.id, err);
-    el.replaceChildren(h("p", { class: "muted", dataset: { testid: "render-error" } }, t("common.error")));
+    fill(el, h("p", { class: "muted", dataset: { testid: "render-error" } }, t("common.error")));
   }
 }
 
@@ -210,7 +215,7 @@ function renderHeader(active) {
         `${fmtText(me.user)} · ${tEnum("role", me.role)}`,
       )
     : null;
-  el.replaceChildren(
+  fill(el, 
     h("a", { class: "brand", href: "/" }, t("app.brand")),
     h(
       "nav",

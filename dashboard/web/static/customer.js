@@ -5,10 +5,11 @@
 import {
   ApiError, api, arr, badge, byId, chart, facts, fmtInt, fmtNum, fmtPct, fmtText, fmtTs, h, live,
   newer, num, obj, section, startPage, str, t, table, tEnum, throttle,
+  fill,
 } from "/static/common.js";
 
 const customerId = decodeURIComponent(window.location.pathname.replace(/^\/customers\//, "").replace(/\/$/, ""));
-let data = { stats: null, scores: null, explanation: null, alerts: [] };
+let data = { stats: null, scores: null, explanation: null, alerts: [], alertsError: null };
 let missing = false;
 
 /** A figure with its raw value kept in data-value (tests and copy-paste read the unformatted number). */
@@ -19,10 +20,10 @@ function figure(v, text, testid) {
 function renderSummary(el) {
   const s = data.scores;
   if (!s || typeof s !== "object") {
-    el.replaceChildren(h("p", { class: "muted" }, t("common.empty")));
+    fill(el, h("p", { class: "muted" }, t("common.empty")));
     return;
   }
-  el.replaceChildren(
+  fill(el, 
     facts([
       [t("customer.quadrant"), tEnum("q", s.quadrant), "scores-quadrant"],
       [t("customer.current_value"), figure(s.current_value, fmtNum(s.current_value, 3), "scores-current"), null],
@@ -55,7 +56,7 @@ function windowPeriod(w, win) {
 
 function renderWindows(el) {
   const st = obj(data.stats);
-  el.replaceChildren(
+  fill(el, 
     table(
       [
         { label: t("customer.window"), cell: (w) => t(`customer.w.${w}`) },
@@ -78,7 +79,7 @@ function renderWindows(el) {
 
 function renderPf(el) {
   const m = obj(obj(data.stats).month);
-  el.replaceChildren(
+  fill(el, 
     facts(
       [
         ["pf_standard", 2],
@@ -123,7 +124,7 @@ function renderConsumption(el) {
     const prev = num(cons[monthBefore(p, 12)]);
     return prev !== null && prev > 0 ? ((cons[p] - prev) / prev) * 100 : null;
   });
-  byId("cust-yoy").replaceChildren(
+  fill(byId("cust-yoy"), 
     facts([
       [t("customer.yoy_growth_rate"), figure(st.yoy_growth_rate, fmtPct(st.yoy_growth_rate), "yoy-growth-rate"), null],
       [t("customer.yoy_growth_kwh"), figure(st.yoy_growth_kwh, fmtNum(st.yoy_growth_kwh, 0), "yoy-growth-kwh"), null],
@@ -154,7 +155,7 @@ const BUCKETS = ["0_30", "31_60", "61_90", "over_90"];
 
 function renderArrears(el) {
   const a = obj(obj(data.stats).arrears);
-  el.replaceChildren(
+  fill(el, 
     facts(
       [
         ["outstanding", 2],
@@ -187,13 +188,13 @@ function renderArrears(el) {
 function renderExplanation(el) {
   const ex = data.explanation;
   if (!ex || typeof ex !== "object") {
-    el.replaceChildren(h("p", { class: "muted" }, t("customer.no_explanation")));
+    fill(el, h("p", { class: "muted" }, t("customer.no_explanation")));
     return;
   }
   const rows = arr(ex.indicators).map(obj);
   const credit = obj(ex.credit);
   const chartEl = h("div", { class: "chart", dataset: { testid: "explanation-chart" } });
-  el.replaceChildren(
+  fill(el, 
     table(
       [
         { label: t("customer.indicator"), cell: (r) => tEnum("ind", r.indicator) },
@@ -206,14 +207,17 @@ function renderExplanation(el) {
       rows,
       { testid: "explanation-table", rowAttrs: (r) => ({ dataset: { indicator: str(r.indicator) || "" } }) },
     ),
-    facts([
-      [t("customer.credit_points"), fmtNum(credit.points, 1), "credit-points"],
-      [
-        t("customer.deductions"),
-        arr(credit.deductions).map(obj).map((d) => `${fmtText(d.rule)} −${fmtNum(d.points, 1)}`).join("，") || t("common.none"),
-        "credit-deductions",
-      ],
-    ]),
+    // a published score's explanation has no credit points (they need the population pass)
+    num(credit.points) === null
+      ? null
+      : facts([
+          [t("customer.credit_points"), fmtNum(credit.points, 1), "credit-points"],
+          [
+            t("customer.deductions"),
+            arr(credit.deductions).map(obj).map((d) => `${fmtText(d.rule)} −${fmtNum(d.points, 1)}`).join(", ") || t("common.none"),
+            "credit-deductions",
+          ],
+        ]),
     chartEl,
   );
   chart(chartEl).setOption(
@@ -236,7 +240,8 @@ function renderExplanation(el) {
 
 function renderAlerts(el) {
   const rows = arr(data.alerts).map(obj);
-  el.replaceChildren(
+  fill(el, 
+    data.alertsError ? h("p", { class: "muted", dataset: { testid: "customer-alerts-error" } }, t("alerts.unavailable")) : null,
     table(
       [
         { label: t("alerts.ts"), cell: (r) => fmtTs(r.ts ?? r.last_ts) },
@@ -299,6 +304,7 @@ async function load() {
     if (scores && newer(scores, data.scores)) data.scores = scores;
     data.explanation = body.explanation && typeof body.explanation === "object" ? body.explanation : null;
     data.alerts = arr(body.alerts);
+    data.alertsError = str(body.alerts_error);
     missing = false;
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) missing = !data.stats && !data.scores;

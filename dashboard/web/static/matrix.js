@@ -7,10 +7,11 @@
 // the columns in place and redraw at most once a second.
 //
 // window.gpMatrix (after every draw): {count, points, quadrants, origin, model_version, renderMs,
-// firstRenderMs, draws} — what the page shows, for people debugging it and for the browser tests.
+// fetchMs, firstRenderMs (since navigation start), draws, locate(id) -> [x, y] px} — what the page shows, for people debugging it and for the browser tests.
 import {
   GRADE_COLORS, api, byId, chart, facts, fmtInt, fmtNum, fmtText, h, live, num, obj, section,
   startPage, str, t, tEnum, throttle,
+  fill,
 } from "/static/common.js";
 
 const QUADRANTS = ["vip", "improvement", "maintenance", "abandon"];
@@ -69,20 +70,33 @@ function sizeClass(kwh) {
   return c;
 }
 
-/** One series per (grade, size class); each point [current, potential, row index]. */
+/** Row index of every drawn point: seriesRows[seriesIndex][dataIndex]. */
+let seriesRows = [];
+
+/**
+ * One series per (grade, size class). The points go to ECharts as one flat Float32Array of
+ * (current, potential) pairs per series (large mode reads it without an object per point);
+ * seriesRows maps a point back to its customer for the tooltip and the click.
+ */
 function buildSeries() {
-  const buckets = GRADES.map(() => SIZES.map(() => []));
+  const rows = GRADES.map(() => SIZES.map(() => []));
   let points = 0;
   for (let i = 0; i < M.ids.length; i++) {
-    const x = M.current[i];
-    const y = M.potential[i];
-    if (M.ids[i] === null || x === null || y === null) continue;
-    buckets[GRADES.indexOf(M.credit[i])][sizeClass(M.kwh30[i])].push([x, y, i]);
+    if (M.ids[i] === null || M.current[i] === null || M.potential[i] === null) continue;
+    rows[GRADES.indexOf(M.credit[i])][sizeClass(M.kwh30[i])].push(i);
     points++;
   }
   const series = [];
+  seriesRows = [];
   GRADES.forEach((g, gi) =>
-    SIZES.forEach((size, si) =>
+    SIZES.forEach((size, si) => {
+      const r = rows[gi][si];
+      const xy = new Float32Array(r.length * 2);
+      for (let k = 0; k < r.length; k++) {
+        xy[2 * k] = M.current[r[k]];
+        xy[2 * k + 1] = M.potential[r[k]];
+      }
+      seriesRows.push(r);
       series.push({
         type: "scatter",
         name: g === "?" ? t("matrix.grade_unknown") : `${t("matrix.credit")} ${g}`,
@@ -93,9 +107,10 @@ function buildSeries() {
         symbolSize: size,
         itemStyle: { color: GRADE_COLORS[g] || "#90a4ae", opacity: 0.75 },
         emphasis: { scale: 1.6 },
-        data: buckets[gi][si],
-      }),
-    ),
+        dimensions: ["current", "potential"],
+        data: xy,
+      });
+    }),
   );
   const o = M.origin;
   series.push({
@@ -122,9 +137,14 @@ function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
+function rowOf(p) {
+  const i = (seriesRows[p.seriesIndex] || [])[p.dataIndex];
+  return typeof i === "number" && i >= 0 && i < M.ids.length ? i : null;
+}
+
 function tooltip(p) {
-  const i = Array.isArray(p.value) ? p.value[2] : null;
-  if (typeof i !== "number" || i < 0 || i >= M.ids.length) return "";
+  const i = rowOf(p);
+  if (i === null) return "";
   const rows = [
     [t("common.customer"), M.ids[i]],
     [t("matrix.current"), fmtNum(M.current[i], 3)],
@@ -148,6 +168,14 @@ function quadrantCounts() {
 
 let el;
 let ec;
+
+/** [x, y] in px within the chart of a customer's point, or null (not drawn / outside the view). */
+function locate(id) {
+  const i = index.get(id);
+  if (i === undefined || M.current[i] === null || M.potential[i] === null) return null;
+  const px = ec.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [M.current[i], M.potential[i]]);
+  return Array.isArray(px) && px.every(Number.isFinite) ? px : null;
+}
 
 function draw() {
   const started = performance.now();
@@ -179,8 +207,10 @@ function draw() {
       origin: M.origin,
       model_version: M.model_version,
       renderMs,
+      fetchMs,
       firstRenderMs,
       draws,
+      locate,
     };
     el.dataset.draws = String(draws);
     document.body.dataset.rendered = "true";
@@ -199,7 +229,7 @@ function renderSide(quadrants, points) {
       if (index.has(id)) window.location.assign(`/customers/${encodeURIComponent(id)}`);
       else found.textContent = t("common.empty");
     });
-    side.replaceChildren(
+    fill(side, 
       facts([
         [t("matrix.points"), fmtInt(points), "matrix-points"],
         [
@@ -258,8 +288,13 @@ function applyUpdate({ kind, key, doc }) {
 
 const redraw = throttle(draw, 1000);
 
+let fetchMs = null;
+
 async function load() {
-  setMatrix(await api("/api/matrix"));
+  const started = performance.now();
+  const body = await api("/api/matrix");
+  fetchMs = performance.now() - started;
+  setMatrix(body);
   loaded = true;
   for (const u of pending.splice(0)) applyUpdate(u);
   draw();
@@ -269,8 +304,8 @@ await startPage("matrix", draw);
 el = byId("matrix-chart");
 ec = chart(el);
 ec.on("click", (p) => {
-  const i = Array.isArray(p.value) ? p.value[2] : null;
-  const id = typeof i === "number" ? M.ids[i] : null;
+  const i = rowOf(p);
+  const id = i === null ? null : M.ids[i];
   if (id) window.location.assign(`/customers/${encodeURIComponent(id)}`);
 });
 // the stream first, so that nothing published between the snapshot and the stream is lost

@@ -4,6 +4,7 @@
 import {
   api, arr, badge, byId, customerLink, facts, fmtInt, fmtNum, fmtText, fmtTs, h, live, obj, section, startPage, str,
   t, table, tEnum, throttle,
+  fill,
 } from "/static/common.js";
 
 let body = {};
@@ -61,7 +62,7 @@ function outageBlock(doc) {
 
 function renderGroup(el, docs) {
   const list = arr(docs);
-  el.replaceChildren(...(list.length ? list.map(outageBlock) : [h("p", { class: "muted" }, t("common.empty"))]));
+  fill(el, ...(list.length ? list.map(outageBlock) : [h("p", { class: "muted" }, t("common.empty"))]));
 }
 
 function render() {

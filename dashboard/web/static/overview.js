@@ -3,6 +3,7 @@
 import {
   GRADE_COLORS, SEVERITY_ORDER, api, arr, byId, chart, facts, fmtInt, fmtNum, fmtText, fmtTs, h, live, num,
   obj, section, startPage, str, t, table, tEnum, throttle,
+  fill,
 } from "/static/common.js";
 
 const QUADRANTS = ["vip", "improvement", "maintenance", "abandon"];
@@ -45,7 +46,7 @@ function render() {
   const alertsOpen = obj(o.alerts_open);
   const bySeverity = counts(alertsOpen.by_severity, SEVERITY_ORDER);
   section(byId("ov-cards"), (el) =>
-    el.replaceChildren(
+    fill(el, 
       card(t("overview.customers_scored"), fmtInt(o.customers_scored), "customers-scored"),
       card(t("overview.alerts_open"), fmtInt(bySeverity.reduce((s, [, v]) => s + v, 0)), "alerts-open-total"),
       card(t("common.as_of"), fmtTs(o.as_of), "as-of"),
@@ -53,7 +54,7 @@ function render() {
   );
   const quadrants = counts(o.quadrants, QUADRANTS);
   section(byId("ov-quadrants"), (el) =>
-    el.replaceChildren(
+    fill(el, 
       h(
         "div",
         { class: "cards" },
@@ -88,7 +89,7 @@ function render() {
   );
   section(byId("ov-alerts"), (el) => {
     const byKind = counts(alertsOpen.by_kind, ["credit", "outage", "inspection"]);
-    el.replaceChildren(
+    fill(el, 
       h("h2", {}, t("overview.by_severity")),
       table(
         [
@@ -110,10 +111,10 @@ function render() {
   section(byId("ov-reliability"), (el) => {
     const r = o.reliability_system;
     if (!r || typeof r !== "object") {
-      el.replaceChildren(h("p", { class: "muted" }, t("common.empty")));
+      fill(el, h("p", { class: "muted" }, t("common.empty")));
       return;
     }
-    el.replaceChildren(
+    fill(el, 
       facts([
         [t("rel.year"), fmtText(r.year), "system-year"],
         ["SAIFI", fmtNum(r.SAIFI, 3), "system-saifi"],
@@ -129,7 +130,7 @@ function render() {
   section(byId("ov-health"), (el) => {
     const d = obj(o.data_health);
     const malformed = Object.entries(obj(d.malformed));
-    el.replaceChildren(
+    fill(el, 
       facts([
         [t("overview.newest_reading"), fmtTs(d.newest_reading_ts), "newest-reading"],
         [

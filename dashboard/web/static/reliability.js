@@ -3,6 +3,7 @@
 import {
   api, arr, byId, chart, facts, fmtInt, fmtNum, fmtText, fmtTs, h, live, num, obj, section, startPage, str, t,
   table, throttle,
+  fill,
 } from "/static/common.js";
 
 let system = null;
@@ -16,10 +17,10 @@ function render() {
   section(byId("rel-system"), (el) => {
     const r = system;
     if (!r) {
-      el.replaceChildren(h("p", { class: "muted" }, t("common.empty")));
+      fill(el, h("p", { class: "muted" }, t("common.empty")));
       return;
     }
-    el.replaceChildren(
+    fill(el, 
       facts([
         [t("rel.year"), fmtText(r.year)],
         ["SAIFI", fmtNum(r.SAIFI, 3), "system-saifi"],
@@ -49,7 +50,7 @@ function render() {
     );
   });
   section(byId("rel-feeders"), (el) =>
-    el.replaceChildren(
+    fill(el, 
       table(
         [
           { label: t("rel.feeder"), cell: (r) => fmtText(r.scope_id) },
