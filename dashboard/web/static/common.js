@@ -285,10 +285,15 @@ function parse(data) {
 
 /**
  * The page's ONE EventSource on /events. onUpdate({kind, key, doc}) per `update`, onOverview(body)
- * per `overview`, onReset() on `reset` (the client fell behind: refetch). A message that is not
- * JSON or lacks its fields is dropped here; the handlers' own errors are logged, never thrown.
+ * per `overview`, onReset() on `reset` (the client fell behind: refetch) and when the stream
+ * reconnects (what was published while it was down is lost: refetch). A message that is not JSON
+ * or lacks its fields is dropped here; the handlers' own errors are logged, never thrown.
+ *
+ * Returns {es, opened}: `opened` resolves once the server has subscribed this client (the
+ * response's headers are in), at most `openWaitMs` later; a page that fetches its snapshot
+ * after it loses nothing published in between.
  */
-export function live(kinds, { onUpdate, onOverview, onReset, customer } = {}) {
+export function live(kinds, { onUpdate, onOverview, onReset, customer, openWaitMs = 3000 } = {}) {
   const q = new URLSearchParams({ kinds: kinds.join(",") });
   if (customer) q.set("customer", customer);
   const es = new EventSource(`/events?${q}`, { withCredentials: true });
@@ -299,7 +304,18 @@ export function live(kinds, { onUpdate, onOverview, onReset, customer } = {}) {
       console.error("live handler failed", err);
     }
   };
-  es.addEventListener("open", () => setLiveState("open"));
+  let openedOnce = false;
+  let markOpened;
+  const opened = new Promise((resolve) => {
+    markOpened = resolve;
+    setTimeout(resolve, openWaitMs);
+  });
+  es.addEventListener("open", () => {
+    setLiveState("open");
+    if (openedOnce && onReset) guarded(onReset);
+    openedOnce = true;
+    markOpened();
+  });
   es.addEventListener("error", () => setLiveState(es.readyState === EventSource.CLOSED ? "error" : "connecting"));
   es.addEventListener("update", (ev) => {
     const msg = obj(parse(ev.data));
@@ -316,7 +332,7 @@ export function live(kinds, { onUpdate, onOverview, onReset, customer } = {}) {
     if (onReset) guarded(onReset);
   });
   window.addEventListener("pagehide", () => es.close());
-  return es;
+  return { es, opened };
 }
 
 /** fn() at most once per `ms` (trailing: calls in between are folded into the one that follows). */

@@ -309,11 +309,12 @@ ec.on("click", (p) => {
   if (id) window.location.assign(`/customers/${encodeURIComponent(id)}`);
 });
 // the stream first, so that nothing published between the snapshot and the stream is lost
-live(["scores", "stats"], {
+const { opened } = live(["scores", "stats"], {
   onUpdate: (u) => {
     if (!loaded) pending.push(u);
     else if (applyUpdate(u)) redraw();
   },
   onReset: () => load(),
 });
+await opened;
 await load();

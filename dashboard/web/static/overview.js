@@ -195,12 +195,14 @@ async function load() {
 }
 
 await startPage("overview", render);
-await load();
 const redraw = throttle(render, 1000);
-live(["overview"], {
+// the stream sends the current overview first, then one a second at most when it changes
+const { opened } = live(["overview"], {
   onOverview: (body) => {
     overview = body;
     redraw();
   },
   onReset: load,
 });
+await opened;
+if (!overview) await load();

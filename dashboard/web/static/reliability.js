@@ -94,13 +94,14 @@ await startPage("reliability", render);
 const redraw = throttle(render, 1000);
 let loaded = false;
 const pending = [];
-live(["reliability"], {
+const { opened } = live(["reliability"], {
   onUpdate: ({ doc }) => {
     if (!loaded) pending.push(doc);
     else if (take(doc)) redraw();
   },
   onReset: () => load(),
 });
+await opened;
 await load();
 loaded = true;
 for (const d of pending.splice(0)) take(d);
