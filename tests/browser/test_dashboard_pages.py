@@ -261,6 +261,43 @@ def test_a_viewer_cannot_acknowledge(open_session: Any, stack: Stack) -> None:
     assert s.errors == []
 
 
+def test_alert_filters_and_a_customers_alerts_with_history(open_session: Any, stack: Stack) -> None:
+    pop = stack.population
+    s = open_session("li")
+    s.goto("/alerts")
+    s.wait_rendered()
+    s.page.select_option("[data-testid=filter-severity]", "critical")
+    s.page.select_option("[data-testid=filter-kind]", "credit")
+    s.page.click("[data-testid=filter-apply]")
+    want = {a["alert_id"] for a in pop.alerts if a["severity"] == "critical" and a["kind"] == "credit"}
+    s.page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-testid=alert-row]').length === n", arg=len(want)
+    )
+    rows = s.page.locator("[data-testid=alert-row]")
+    assert {rows.nth(i).get_attribute("data-alert-id") for i in range(rows.count())} == want
+    assert "severity=critical" in s.page.url  # the filter is in the URL: a link can be shared
+    s.page.fill("[data-testid=filter-manager]", "M02")
+    s.page.select_option("[data-testid=filter-severity]", "")
+    s.page.select_option("[data-testid=filter-kind]", "")
+    s.page.click("[data-testid=filter-apply]")
+    want = {a["alert_id"] for a in pop.alerts_of("M02")}
+    s.page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-testid=alert-row]').length === n", arg=len(want)
+    )
+    assert {rows.nth(i).get_attribute("data-alert-id") for i in range(rows.count())} == want
+
+    cid = "C0003"
+    s.goto(f"/customers/{cid}")
+    s.wait_rendered()
+    own = [a for a in pop.alerts if a.get("customer_id") == cid]
+    listed = s.page.locator("[data-testid=customer-alert]")
+    assert [listed.nth(i).get_attribute("data-alert-id") for i in range(listed.count())] == [
+        a["alert_id"] for a in own
+    ]
+    assert "(1)" in listed.nth(0).locator("summary").inner_text()  # its history: the opening
+    assert s.errors == []
+
+
 def test_the_english_switch_changes_the_labels(open_session: Any, stack: Stack) -> None:
     s = open_session("li")
     s.goto("/")
