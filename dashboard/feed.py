@@ -178,7 +178,8 @@ class OutputFeed:
                 await asyncio.sleep(5.0)
                 continue
             if not names:
-                log.warning("dashboard: none of the output topics exists yet (gridpulse topics create)")
+                if not self.ready.is_set():
+                    log.warning("dashboard: none of the output topics exists yet (gridpulse topics create)")
                 self.ready.set()  # nothing to catch up with
                 await asyncio.sleep(5.0)
                 continue
