@@ -31,6 +31,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
+        if isinstance(value, (list, dict)):  # pydantic-settings reads complex values as JSON
+            value = json.dumps(value)
         env[f"GRIDPULSE_{name.upper()}"] = str(value)
     env.update(extra)
     return env
