@@ -37,9 +37,18 @@ function fillFilters() {
   fill(byId("managers"), [...managers].sort().map((m) => h("option", { value: m })));
 }
 
+/** What the alert is about: its customer (a link), else its transformer area or outage. */
+function subject(r) {
+  if (str(r.customer_id)) return customerLink(r.customer_id);
+  if (str(r.transformer_area)) return `${t("scope.transformer_area")} ${str(r.transformer_area)}`;
+  if (str(r.outage_id)) return `${t("kind.outage")} ${str(r.outage_id)}`;
+  return fmtText(null);
+}
+
 function mayAck(row) {
   const me = obj(currentUser());
-  if (str(row.acknowledged_at)) return false;
+  // a resolved alert needs nobody's acknowledgement
+  if (str(row.acknowledged_at) || row.status === "resolved") return false;
   if (me.role === "supervisor") return true;
   if (me.role === "manager") return arr(row.manager_ids).includes(me.manager_id);
   return false;
@@ -61,12 +70,12 @@ function renderList(el) {
   fill(el, 
     table(
       [
-        { label: t("alerts.ts"), cell: (r) => fmtTs(r.ts ?? r.last_ts) },
-        { label: t("alerts.kind"), cell: (r) => tEnum("kind", r.kind) },
+        { label: t("alerts.ts"), class: "nowrap", cell: (r) => fmtTs(r.ts ?? r.last_ts) },
+        { label: t("alerts.kind"), class: "nowrap", cell: (r) => tEnum("kind", r.kind) },
         { label: t("alerts.severity"), cell: (r) => badge("sev", r.severity) },
         { label: t("alerts.status"), cell: (r) => badge("status", r.status) },
         { label: t("alerts.rule"), cell: (r) => fmtText(r.rule) },
-        { label: t("common.customer"), cell: (r) => (str(r.customer_id) ? customerLink(r.customer_id) : fmtText(r.transformer_area ?? r.outage_id)) },
+        { label: t("alerts.subject"), class: "nowrap", cell: subject },
         { label: t("alerts.manager"), cell: (r) => arr(r.manager_ids).map(str).filter(Boolean).join(", ") || t("common.none") },
         {
           label: t("alerts.reason"),
@@ -78,7 +87,7 @@ function renderList(el) {
               h("pre", { class: "evidence" }, JSON.stringify(obj(r.evidence), null, 1)),
             ),
         },
-        { label: t("alerts.opened_at"), cell: (r) => fmtTs(r.opened_at ?? r.first_ts) },
+        { label: t("alerts.opened_at"), class: "nowrap", cell: (r) => fmtTs(r.opened_at ?? r.first_ts) },
         {
           label: t("alerts.acked"),
           testid: "ack-cell",

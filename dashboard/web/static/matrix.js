@@ -7,7 +7,7 @@
 // the columns in place and redraw at most once a second.
 //
 // window.gpMatrix (after every draw): {count, points, quadrants, origin, model_version, renderMs,
-// fetchMs, firstRenderMs (since navigation start), draws, locate(id) -> [x, y] px} — what the page shows, for people debugging it and for the browser tests.
+// buildMs (columns to series), fetchMs, firstRenderMs (since navigation start), draws, locate(id) -> [x, y] px} — what the page shows, for people debugging it and for the browser tests.
 import {
   GRADE_COLORS, api, byId, chart, facts, fmtInt, fmtNum, fmtText, h, live, num, obj, section,
   startPage, str, t, tEnum, throttle,
@@ -88,6 +88,8 @@ function buildSeries() {
   }
   const series = [];
   seriesRows = [];
+  // tens of thousands of points overlap: smaller, more transparent symbols keep the density visible
+  const shrink = points > 20_000 ? 0.5 : points > 5_000 ? 0.75 : 1;
   GRADES.forEach((g, gi) =>
     SIZES.forEach((size, si) => {
       const r = rows[gi][si];
@@ -104,8 +106,8 @@ function buildSeries() {
         large: true,
         largeThreshold: 2000,
         progressive: 0,
-        symbolSize: size,
-        itemStyle: { color: GRADE_COLORS[g] || "#90a4ae", opacity: 0.75 },
+        symbolSize: Math.max(2, Math.round(size * shrink)),
+        itemStyle: { color: GRADE_COLORS[g] || "#90a4ae", opacity: shrink < 1 ? 0.55 : 0.75 },
         emphasis: { scale: 1.6 },
         dimensions: ["current", "potential"],
         data: xy,
@@ -178,8 +180,10 @@ function locate(id) {
 }
 
 function draw() {
+  if (!ec) return; // not set up yet: load() draws once it is
   const started = performance.now();
   const { series, points } = buildSeries();
+  const buildMs = performance.now() - started;
   const option = {
     animation: false,
     grid: { left: 56, right: 24, top: 40, bottom: 48 },
@@ -207,6 +211,7 @@ function draw() {
       origin: M.origin,
       model_version: M.model_version,
       renderMs,
+      buildMs,
       fetchMs,
       firstRenderMs,
       draws,
@@ -300,6 +305,15 @@ async function load() {
   draw();
 }
 
+// the stream first, so that nothing published between the snapshot and the stream is lost; it
+// opens while the page checks the session and sets up the chart
+const { opened } = live(["scores", "stats"], {
+  onUpdate: (u) => {
+    if (!loaded) pending.push(u);
+    else if (applyUpdate(u)) redraw();
+  },
+  onReset: () => load(),
+});
 await startPage("matrix", draw);
 el = byId("matrix-chart");
 ec = chart(el);
@@ -307,14 +321,6 @@ ec.on("click", (p) => {
   const i = rowOf(p);
   const id = i === null ? null : M.ids[i];
   if (id) window.location.assign(`/customers/${encodeURIComponent(id)}`);
-});
-// the stream first, so that nothing published between the snapshot and the stream is lost
-const { opened } = live(["scores", "stats"], {
-  onUpdate: (u) => {
-    if (!loaded) pending.push(u);
-    else if (applyUpdate(u)) redraw();
-  },
-  onReset: () => load(),
 });
 await opened;
 await load();
