@@ -342,6 +342,7 @@ class OffsetGuard:
         self.done_above: dict[Any, set[int]] = {}
         self.progress_at: dict[Any, float] = {}
         self.proofs: dict[Any, _Proof] = {}
+        self._held_logged: dict[Any, int] = {}
         self.seek_serial = 0
         self.consumer: Any = None
         _GUARDS[app] = self
@@ -436,6 +437,7 @@ class OffsetGuard:
         self.done_above.pop(tp, None)
         self.progress_at.pop(tp, None)
         self.proofs.pop(tp, None)
+        self._held_logged.pop(tp, None)
 
     async def _on_revoked(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
@@ -488,6 +490,15 @@ class OffsetGuard:
             return None  # guarded, not sought yet (or revoked): nothing to commit
         if faust_offset is not None and faust_offset > at:
             self.counters["commit_held_back"] += 1
+            if self._held_logged.get(tp) != at:  # once per frontier: visible, not a flood
+                self._held_logged[tp] = at
+                log.warning(
+                    "offset guard: %s[%d] commit held at %d, faust's bookkeeping had %d",
+                    tp.topic,
+                    tp.partition,
+                    at,
+                    faust_offset,
+                )
         committed = self.consumer._committed_offset[tp] if self.consumer is not None else None
         return at if committed is None or at > committed else None
 
