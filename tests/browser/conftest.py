@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 import asyncpg
@@ -39,6 +39,9 @@ from gridpulse.settings import Settings
 from streams.kafka import create_contract_topics, delete_topics, make_producer
 from tests.browser.population import Population, build
 from tests.environment import REPO, missing
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 ECHARTS = REPO / "dashboard" / "web" / "node_modules" / "echarts" / "dist" / "echarts.min.js"
@@ -55,7 +58,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CUSTOMERS = 300
-VIEWPORT = {"width": 1366, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 900}
 
 T = TypeVar("T")
 
