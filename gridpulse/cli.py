@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,7 +111,13 @@ def _cmd_scores_explain(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gridpulse.demo import run_demo
 
-    return asyncio.run(run_demo(get_settings(), customers=args.customers, days=args.days))
+    keep = not (args.exit or os.environ.get("GRIDPULSE_DEMO_EXIT", "").lower() in ("1", "true", "yes"))
+    try:
+        return asyncio.run(
+            run_demo(get_settings(), customers=args.customers, days=args.days, keep_serving=keep)
+        )
+    except KeyboardInterrupt:
+        return 0
 
 
 def _cmd_alerts_consumer(args: argparse.Namespace) -> int:
@@ -316,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run worker + simulated head-end on demo topics and show results")
     demo.add_argument("--customers", type=int, default=40)
     demo.add_argument("--days", type=float, default=2.0)
+    demo.add_argument(
+        "--exit",
+        action="store_true",
+        help="stop once the results are printed instead of serving the dashboard until Ctrl-C "
+        "(also GRIDPULSE_DEMO_EXIT=1)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     dash = sub.add_parser("dashboard", help="the web dashboard (its own process; GRIDPULSE_DASHBOARD_*)")

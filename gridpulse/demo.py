@@ -75,7 +75,7 @@ def print_stats(title: str, stats: list[dict[str, Any]]) -> None:
         )
 
 
-async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> int:
+async def run_demo(base: Settings, customers: int = 40, days: float = 2.0, keep_serving: bool = True) -> int:
     run_dir = ROOT / ".run" / "demo"
     settings = base.model_copy(
         update={
@@ -143,10 +143,114 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0) -> in
         await show_outages(settings)
         await wait_credit_settled(worker, settings)
         await show_alerts(settings, demo_dsn)
+        await serve_dashboard(store_settings, run_dir, set(scores), keep_serving)
     finally:
         worker.stop()
         alerts.stop()
     return 0
+
+
+# The demo's sign-ins, printed at the end of `make demo`; their hashes go to the dashboard
+# process's settings (never the passwords).
+DEMO_USERS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("demo", "gridpulse-demo", "supervisor", None),
+    ("viewer", "gridpulse-view", "viewer", None),
+)
+
+
+def demo_users(manager_id: str | None) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """The dashboard users of the demo: a supervisor, a viewer and, when the population has one,
+    the manager of the first customer. Returns the settings' entries and (user, password, role)
+    to print."""
+    from dashboard.auth import hash_password
+
+    logins = list(DEMO_USERS)
+    if manager_id:
+        logins.append((manager_id.lower(), "gridpulse-manager", "manager", manager_id))
+    entries = []
+    for user, password, role, mid in logins:
+        entry: dict[str, Any] = {"user": user, "password_hash": hash_password(password), "role": role}
+        if mid:
+            entry["manager_id"] = mid
+        entries.append(entry)
+    return entries, [(u, p, r) for u, p, r, _ in logins]
+
+
+async def serve_dashboard(settings: Settings, run_dir: Path, scored: set[str], keep_serving: bool) -> None:
+    """Start `gridpulse dashboard` on the demo's topics and alert store, check that it sees every
+    scored customer, print its address and the demo sign-ins, and keep everything running
+    until Ctrl-C (unless ``keep_serving`` is false: scripts)."""
+    managers = await _first_manager(settings)
+    entries, logins = demo_users(managers)
+    dash_settings = settings.model_copy(update={"dashboard_users": entries})
+    dashboard = WorkerProcess(dash_settings, Path(run_dir / "dashboard.log"))
+    dashboard.start(command=["dashboard", "--loglevel", "warning"])
+    url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+    try:
+        overview = await _dashboard_overview(dashboard, url, logins[0], len(scored), within_s=60)
+        print(f"\ndashboard: {url}  (log in .run/demo/dashboard.log)")
+        print(
+            f"  sees {overview.get('customers_scored')} scored customers; value matrix quadrants "
+            f"{overview.get('quadrants')}"
+        )
+        for user, password, role in logins:
+            print(f"  sign in as {user} / {password}  ({role})")
+        if not keep_serving:
+            print("GRIDPULSE_DEMO_EXIT set: stopping the demo's processes")
+            return
+        print("worker, alert consumer and dashboard keep running: Ctrl-C stops them")
+        try:
+            # polled, not a thread blocked in proc.wait(): Ctrl-C must end the demo at once
+            while dashboard.running:  # noqa: ASYNC110
+                await asyncio.sleep(1.0)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            pass
+        if not dashboard.running:
+            print(f"dashboard exited:\n{dashboard.log_tail()}")
+    finally:
+        dashboard.stop()
+
+
+async def _first_manager(settings: Settings) -> str | None:
+    """The customer manager of the first customer (by id) in the demo's ``customers`` topic."""
+    profiles = await read_latest(settings, contract.CUSTOMERS, "customer_id")
+    for cid in sorted(profiles):
+        manager = profiles[cid].get("manager_id")
+        if manager:
+            return str(manager)
+    return None
+
+
+async def _dashboard_overview(
+    dashboard: WorkerProcess, url: str, login: tuple[str, str, str], scored: int, within_s: float
+) -> dict[str, Any]:
+    """Sign in to the dashboard and wait until its overview counts every scored customer."""
+    import aiohttp
+
+    deadline = time.monotonic() + within_s
+    overview: dict[str, Any] = {}
+    signed_in = False
+    # unsafe=True: aiohttp's cookie jar otherwise ignores cookies of an IP address (127.0.0.1)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        while time.monotonic() < deadline:
+            if not dashboard.running:
+                raise RuntimeError(f"dashboard exited:\n{dashboard.log_tail()}")
+            try:
+                if not signed_in:
+                    creds = {"user": login[0], "password": login[1]}
+                    async with http.post(f"{url}api/login", json=creds) as r:
+                        signed_in = r.status == 200
+                if signed_in:
+                    async with http.get(f"{url}api/overview") as o:
+                        overview = await o.json()
+                    if overview.get("customers_scored", 0) >= scored:
+                        return overview
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(
+        f"the dashboard did not show {scored} scored customers: {overview}\n{dashboard.log_tail()}"
+    )
 
 
 async def wait_scores(settings: Settings, customers: set[str], within_s: float) -> dict[str, Any]:
