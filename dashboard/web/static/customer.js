@@ -174,9 +174,9 @@ function renderArrears(el) {
   chart(byId("cust-buckets-chart")).setOption(
     {
       animation: false,
-      grid: { left: 64, right: 16, top: 16, bottom: 28 },
+      grid: { left: 64, right: 16, top: 28, bottom: 28 },
       tooltip: { trigger: "axis" },
-      xAxis: { type: "category", data: BUCKETS.map((k) => t(`customer.b.${k}`)) },
+      xAxis: { type: "category", data: BUCKETS.map((k) => t(`customer.b.${k}`)), axisLabel: { interval: 0 } },
       yAxis: { type: "value", name: "CNY" },
       series: [{ type: "bar", data: BUCKETS.map((k) => num(b[k]) ?? 0), itemStyle: { color: "#c62828" }, label: { show: true, position: "top" } }],
     },

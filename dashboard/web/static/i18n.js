@@ -78,6 +78,7 @@ const DICT = {
     "matrix.render_ms": "渲染耗时",
     "matrix.no_origin": "模型原点未知",
     "matrix.grade_unknown": "未知",
+    "matrix.search": "客户编号，回车打开",
 
     "q.vip": "贵宾型",
     "q.improvement": "改进型",
@@ -327,6 +328,7 @@ const DICT = {
     "matrix.render_ms": "Render time",
     "matrix.no_origin": "model origin unknown",
     "matrix.grade_unknown": "unknown",
+    "matrix.search": "customer id, Enter to open",
 
     "q.vip": "VIP",
     "q.improvement": "Improvement",

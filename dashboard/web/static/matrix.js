@@ -226,7 +226,7 @@ function draw() {
 
 function renderSide(quadrants, points) {
   section(byId("matrix-side"), (side) => {
-    const search = h("input", { type: "search", placeholder: t("common.customer"), dataset: { testid: "matrix-search" } });
+    const search = h("input", { type: "search", placeholder: t("matrix.search"), dataset: { testid: "matrix-search" } });
     const found = h("div", { class: "muted" });
     search.addEventListener("keydown", (ev) => {
       if (ev.key !== "Enter") return;
