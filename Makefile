@@ -32,7 +32,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
-setup: ## install what is missing: apt redis/postgres, Kafka jars (Maven), .venv
+setup: ## install what is missing: apt redis/postgres/chromium/CJK fonts, Kafka jars (Maven), .venv, npm ci (dashboard)
 	@scripts/bootstrap.sh
 
 up: setup ## start Kafka, Redis and PostgreSQL under .run/ (no-op when running)
