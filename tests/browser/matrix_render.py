@@ -35,7 +35,7 @@ from gridpulse.settings import Settings
 from schemas import topics as contract
 from scoring import run_population
 from streams.kafka import create_contract_topics, delete_topics, make_producer
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, GRIDPULSE, REPO, VIEWPORT, LoopThread, _free_port
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, GRIDPULSE, REPO, VIEWPORT, LoopThread, free_port
 from tests.scoring_samples import simulated_stats
 
 
@@ -85,7 +85,7 @@ def measure(customers: int, runs: int) -> dict[str, Any]:
         messages += [(contract.SCORES_CUSTOMER, d["customer_id"], orjson.dumps(d)) for d in scores]
         io.run(_produce(settings, messages), timeout=900)
         password = secrets.token_urlsafe(12)
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "GRIDPULSE_TOPIC_PREFIX": settings.topic_prefix,

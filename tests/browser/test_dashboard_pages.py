@@ -16,7 +16,7 @@ import pytest
 
 from schemas import topics as contract
 from schemas.models import ScoresCustomer
-from tests.browser.conftest import Session, Stack
+from tests.browser.harness import Session, Stack
 
 pytestmark = pytest.mark.integration
 
