@@ -168,6 +168,9 @@ def event_ts(data: bytes) -> float | None:
         return None
 
 
+UPDATE_HEAD = b"event: update\ndata: "
+
+
 class SseParser:
     """Incremental text/event-stream parser: ``feed(chunk)`` -> [(event name, data bytes)] of
     the events completed by the chunk; comments (``: ping``) and ``retry:`` lines skipped;
@@ -177,13 +180,14 @@ class SseParser:
         self._buf = b""
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        self._buf += chunk
+        # one split per chunk (linear: a chunk of a fast stream holds hundreds of events)
+        blocks = (self._buf + chunk).split(b"\n\n")
+        self._buf = blocks.pop()
         out: list[tuple[str, bytes]] = []
-        while True:
-            end = self._buf.find(b"\n\n")
-            if end < 0:
-                return out
-            block, self._buf = self._buf[:end], self._buf[end + 2 :]
+        for block in blocks:
+            if block.startswith(UPDATE_HEAD) and b"\n" not in block[len(UPDATE_HEAD) :]:
+                out.append(("update", block[len(UPDATE_HEAD) :]))  # the hub's one-line updates
+                continue
             name = "message"
             data: list[bytes] = []
             for line in block.split(b"\n"):
@@ -198,6 +202,24 @@ class SseParser:
                     data.append(value)
             if data:
                 out.append((name, b"\n".join(data)))
+        return out
+
+
+def socket_queues(ss_output: str, port: int) -> dict[str, int]:
+    """From ``ss -tnH`` lines (Recv-Q, Send-Q, local, peer): bytes waiting in the kernel on the
+    connections to ``port``: unread by the clients (their Recv-Q) and not yet taken by them
+    (the server side's Send-Q)."""
+    recv = send = 0
+    for line in ss_output.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or not (parts[0].isdigit() and parts[1].isdigit()):
+            continue
+        local, peer = parts[2].rsplit(":", 1)[1], parts[3].rsplit(":", 1)[1]
+        if peer == str(port):
+            recv += int(parts[0])
+        elif local == str(port):
+            send += int(parts[1])
+    return {"client_recv_q": recv, "server_send_q": send}
 
 
 def stats_documents(pop: Population, *, as_of: str = STATS_AS_OF) -> list[dict[str, Any]]:
@@ -494,6 +516,16 @@ def _git(*args: str) -> str:
         return ""
 
 
+def _sample_queues(port: int) -> dict[str, int]:
+    try:
+        out = subprocess.run(
+            ["ss", "-tnH", "state", "established"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {"client_recv_q": 0, "server_send_q": 0}
+    return socket_queues(out.stdout, port)
+
+
 def _vm_hwm_mb(pid: int) -> float | None:
     """The process's peak resident set (VmHWM), MB."""
     try:
@@ -616,6 +648,8 @@ def _sse_phase(
             raise RuntimeError(f"the dashboard sees {sse_seen} SSE clients, not {args.clients}")
         time.sleep(1.0)
         rss_samples: list[float] = []
+        queues: list[dict[str, int]] = []
+        port = int(url.rsplit(":", 1)[1])
         with (out_dir / "publisher.log").open("wb") as log:
             publisher = subprocess.Popen(
                 [*me, "_publish", "--rate", str(args.rate), "--seconds", str(args.seconds),
@@ -628,18 +662,21 @@ def _sse_phase(
         cproc = psutil.Process(clients.pid)
         cpu0, ccpu0 = dproc.cpu_times(), cproc.cpu_times()
         t0 = time.monotonic()
-        profiler = None
-        if args.py_spy:
-            profile = out_dir / (
-                "dashboard-sse.speedscope.json" if args.py_spy == "speedscope" else "dashboard-sse.svg"
-            )
-            spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(dproc.pid)]
-            spy += ["--rate", "100", "--duration", str(int(args.seconds)), "--nonblocking"]
-            spy += ["--format", args.py_spy, "-o", str(profile)]
-            with (out_dir / "py-spy.log").open("wb") as spy_log:
-                profiler = subprocess.Popen(spy, stdout=spy_log, stderr=subprocess.STDOUT)
+        profilers: list[subprocess.Popen[bytes]] = []
+        profiles: list[str] = []
+        if args.py_spy:  # both processes, idle samples included (the share of time waiting shows)
+            ext = "speedscope.json" if args.py_spy == "speedscope" else "svg"
+            for who, pid in (("dashboard", dproc.pid), ("clients", clients.pid)):
+                profile = out_dir / f"{who}-sse.{ext}"
+                spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--idle"]
+                spy += ["--rate", "100", "--duration", str(int(args.seconds)), "--nonblocking"]
+                spy += ["--format", args.py_spy, "-o", str(profile)]
+                with (out_dir / f"py-spy-{who}.log").open("wb") as spy_log:
+                    profilers.append(subprocess.Popen(spy, stdout=spy_log, stderr=subprocess.STDOUT))
+                profiles.append(str(profile.relative_to(ROOT)))
         while publisher.poll() is None:
             rss_samples.append(dproc.memory_info().rss / 2**20)
+            queues.append(_sample_queues(port))
             time.sleep(0.5)
         cpu1, ccpu1 = dproc.cpu_times(), cproc.cpu_times()
         span = time.monotonic() - t0
@@ -649,7 +686,7 @@ def _sse_phase(
         clients.wait(120)
         if clients.returncode != 0:
             raise RuntimeError(f"the SSE clients failed: {(out_dir / 'clients.log').read_text()[-2000:]}")
-        if profiler is not None:
+        for profiler in profilers:
             profiler.wait(60)
     finally:
         if clients.poll() is None:
@@ -673,7 +710,15 @@ def _sse_phase(
             "max": round(max(delivered), 4),
         },
         "cpu_span_s": round(span, 2),
-        "py_spy_profile": str(profile.relative_to(ROOT)) if profiler is not None else None,
+        # bytes in the kernel between the dashboard and its clients, sampled every 0.5 s
+        "socket_queues_mb": {
+            side: {
+                "median": round(statistics.median(q[side] for q in queues) / 2**20, 2) if queues else None,
+                "max": round(max(q[side] for q in queues) / 2**20, 2) if queues else None,
+            }
+            for side in ("client_recv_q", "server_send_q")
+        },
+        "py_spy_profiles": profiles,
     }
 
 

@@ -20,6 +20,7 @@ from bench.dashboard_bench import (
     percentile,
     population,
     rfc3339_us,
+    socket_queues,
     stats_documents,
     ts_epoch,
     update_of,
@@ -149,3 +150,19 @@ def test_update_of_changes_only_ts() -> None:
     assert doc.pop("ts") == rfc3339_us(1796168440.5)
     assert doc == {k: v for k, v in scores[0].items() if k != "ts"}
     assert list(orjson.loads(update_of(scores[0], 0.0))) == list(scores[0])  # key order kept
+
+
+def test_socket_queues_sums_each_side_of_the_dashboards_connections() -> None:
+    ss = "\n".join(
+        [
+            "0      0      127.0.0.1:56960   127.0.0.1:9092",  # Kafka: not ours
+            "65536  0      127.0.0.1:40001   127.0.0.1:8123",  # a client's unread bytes
+            "1000   0      127.0.0.1:40002   127.0.0.1:8123",
+            "0      200000 127.0.0.1:8123    127.0.0.1:40001",  # the server's unsent bytes
+            "7      9      127.0.0.1:8123    127.0.0.1:40002",
+            "Recv-Q Send-Q Local Peer",
+            "",
+        ]
+    )
+    assert socket_queues(ss, 8123) == {"client_recv_q": 66536, "server_send_q": 200009}
+    assert socket_queues(ss, 9092) == {"client_recv_q": 0, "server_send_q": 0}
