@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -472,7 +473,10 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
     def page(name: str) -> Callable[..., Any]:
         async def serve(request: Request) -> Response:
             if dash.session_user(request) is None:
-                return RedirectResponse("/login", status_code=303)
+                # back to the page asked for once signed in (the sign-in page accepts only a
+                # local path as next)
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
             return _page_file(name)
 
         return serve
@@ -490,12 +494,15 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
             raise HTTPException(
                 404, "echarts is not installed: run npm ci in dashboard/web (scripts/bootstrap.sh)"
             )
-        return FileResponse(ECHARTS, media_type="text/javascript")
+        # the file changes only with package-lock.json (npm ci): a day in the browser's cache
+        return FileResponse(
+            ECHARTS, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> Response:
         if dash.session_user(request) is None:
-            return RedirectResponse("/login", status_code=303)
+            return RedirectResponse("/login?next=%2Fdocs", status_code=303)
         return HTMLResponse(_docs_page(app.openapi()))
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,8 +1,10 @@
 """Browser tests of the dashboard: Debian's Chromium driven by Playwright (never a downloaded
 browser) against a real ``gridpulse dashboard`` process on the real stack.
 
-One session for the whole suite (a dashboard start, topics and a database per run, not per
-test): its own topic prefix and PostgreSQL database; the documents of
+One stack for this package's tests (a dashboard start, topics and a database per run, not per
+test; package-scoped, not session-scoped: Playwright's sync API runs an event loop in this
+thread while it is open, and the asyncio tests that follow in the same pytest run cannot start
+theirs then: "Runner.run() cannot be called from a running event loop"): its own topic prefix and PostgreSQL database; the documents of
 ``tests/browser/population.py`` put on the OUTPUT topics with aiokafka and the alerts stored
 in PostgreSQL through ``alerts.store.upsert_alert`` (the alerts consumer's path), since those
 are the dashboard's inputs. Tests that publish more keep ``Stack.population`` true.
@@ -49,7 +51,7 @@ from tests.browser.population import build
 from tests.environment import REPO, missing
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not CHROMIUM.exists():
         missing(f"{CHROMIUM} not found: scripts/bootstrap.sh installs Debian's chromium")
@@ -134,7 +136,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         io.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

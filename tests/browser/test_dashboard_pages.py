@@ -50,7 +50,7 @@ def test_signed_out_only_the_sign_in_page(open_session: Any, stack: Stack) -> No
 
 def test_sign_in_with_the_form_then_the_overview(open_session: Any, stack: Stack) -> None:
     s = open_session()
-    s.goto("/matrix")
+    s.goto("/")
     s.page.wait_for_url("**/login**")
     user = stack.users["li"]
     s.page.fill("[data-testid=login-user]", user.user)
@@ -75,6 +75,19 @@ def test_sign_in_with_the_form_then_the_overview(open_session: Any, stack: Stack
     s.screenshot("overview")
     # the browser logs the wrong password's 401 answer; nothing else may go wrong
     assert [e for e in s.errors if "status of 401" not in e] == []
+
+
+def test_signing_in_goes_back_to_the_page_asked_for(open_session: Any, stack: Stack) -> None:
+    s = open_session()
+    s.goto("/alerts?severity=critical")
+    s.page.wait_for_url("**/login?next=**")
+    user = stack.users["li"]
+    s.page.fill("[data-testid=login-user]", user.user)
+    s.page.fill("[data-testid=login-password]", user.password)
+    s.page.click("[data-testid=login-submit]")
+    s.page.wait_for_url(stack.url + "/alerts?severity=critical")
+    s.wait_rendered()
+    assert s.errors == []
 
 
 def test_value_matrix_one_point_per_scored_customer(open_session: Any, stack: Stack) -> None:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -375,7 +376,9 @@ async def test_signed_out_nothing_but_the_sign_in(topics: Settings, dashboards: 
             "/docs",
         ):
             resp = await anon.get(page)
-            assert (resp.status_code, resp.headers.get("location")) == (303, "/login"), page
+            # to the sign-in page, which goes back to the page asked for afterwards
+            target = "/login?" + urlencode({"next": page})
+            assert (resp.status_code, resp.headers.get("location")) == (303, target), page
         assert (await anon.get("/login")).status_code != 303
         bad = await anon.post("/api/login", json={"user": "li", "password": "wrong"})
         unknown = await anon.post("/api/login", json={"user": "nobody", "password": "wrong"})
