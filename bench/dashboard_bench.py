@@ -89,7 +89,10 @@ READ_MATRIX = """(() => {
   return {count: g.count, points: g.points, draws: g.draws, firstRenderMs: g.firstRenderMs,
           fetchMs: g.fetchMs, buildMs: g.buildMs, renderMs: g.renderMs,
           domContentLoadedMs: nav ? nav.domContentLoadedEventEnd : null,
-          loadEventMs: nav ? nav.loadEventEnd : null};
+          loadEventMs: nav ? nav.loadEventEnd : null,
+          // [startTime, responseEnd] of the page's requests (the stream's never ends: absent)
+          resources: Object.fromEntries(performance.getEntriesByType("resource")
+            .map((e) => [new URL(e.name).pathname, [Math.round(e.startTime), Math.round(e.responseEnd)]]))};
 })()"""
 
 
