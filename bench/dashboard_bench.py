@@ -529,6 +529,21 @@ def _sample_queues(port: int) -> dict[str, int]:
     return socket_queues(out.stdout, port)
 
 
+def _sched_s(pid: int) -> tuple[float, float]:
+    """(on CPU, runnable but waiting for a CPU) seconds of the process's live threads, from
+    /proc/<pid>/task/*/schedstat: the wait is what a process loses to the others on a shared
+    machine."""
+    run = wait = 0.0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            fields = stat.read_text().split()
+        except OSError:
+            continue  # a thread that ended
+        run += int(fields[0]) / 1e9
+        wait += int(fields[1]) / 1e9
+    return run, wait
+
+
 def _vm_hwm_mb(pid: int) -> float | None:
     """The process's peak resident set (VmHWM), MB."""
     try:
@@ -664,6 +679,7 @@ def _sse_phase(
             time.sleep(0.05)
         cproc = psutil.Process(clients.pid)
         cpu0, ccpu0 = dproc.cpu_times(), cproc.cpu_times()
+        sched0, csched0 = _sched_s(dproc.pid), _sched_s(cproc.pid)
         t0 = time.monotonic()
         profilers: list[subprocess.Popen[bytes]] = []
         profiles: list[str] = []
@@ -682,6 +698,7 @@ def _sse_phase(
             queues.append(_sample_queues(port))
             time.sleep(0.5)
         cpu1, ccpu1 = dproc.cpu_times(), cproc.cpu_times()
+        sched1, csched1 = _sched_s(dproc.pid), _sched_s(cproc.pid)
         span = time.monotonic() - t0
         if publisher.returncode != 0:
             raise RuntimeError(f"the publisher failed: {(out_dir / 'publisher.log').read_text()[-2000:]}")
@@ -703,6 +720,9 @@ def _sse_phase(
         "clients": cl,
         "dashboard_cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / span, 3),
         "client_process_cpu_cores": round((ccpu1.user + ccpu1.system - ccpu0.user - ccpu0.system) / span, 3),
+        # time runnable but not running (another process had the CPU), per second of the span
+        "dashboard_runqueue_wait_per_s": round((sched1[1] - sched0[1]) / span, 3),
+        "client_process_runqueue_wait_per_s": round((csched1[1] - csched0[1]) / span, 3),
         "dashboard_rss_mb_during": {
             "max": round(max(rss_samples), 1) if rss_samples else None,
             "median": round(statistics.median(rss_samples), 1) if rss_samples else None,
@@ -810,6 +830,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "dashboard_cpu_cores": s["dashboard_cpu_cores"],
                     "dashboard_rss_mb": s["dashboard_rss_mb_during"]["max"],
                     "sse_client_process_cpu_cores": s["client_process_cpu_cores"],
+                    "dashboard_runqueue_wait_per_s": s["dashboard_runqueue_wait_per_s"],
                     "sse": s,
                 }
             )
