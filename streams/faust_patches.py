@@ -562,9 +562,15 @@ class OffsetGuard:
                 continue
             if in_flight is None:
                 in_flight = self._in_flight()
-            if at in in_flight.get(tp, ()):
+            flying = in_flight.get(tp, ())
+            if at in flying:
                 continue  # being processed, only slowly: not a hole
-            await self._seek(tp, at, f"frontier still for {now - since:.1f} s, high water {high}")
+            await self._seek(
+                tp,
+                at,
+                f"frontier still for {now - since:.1f} s, high water {high}, faust's read offset "
+                f"{consumer._read_offset.get(tp)}, lowest offset in flight {min(flying, default=None)}",
+            )
             self.progress_at[tp] = now
             sought.append(tp)
         return sought
