@@ -4,10 +4,11 @@ browser) against a real ``gridpulse dashboard`` process on the real stack.
 One stack for this package's tests (a dashboard start, topics and a database per run, not per
 test; package-scoped, not session-scoped: Playwright's sync API runs an event loop in this
 thread while it is open, and the asyncio tests that follow in the same pytest run cannot start
-theirs then: "Runner.run() cannot be called from a running event loop"): its own topic prefix and PostgreSQL database; the documents of
-``tests/browser/population.py`` put on the OUTPUT topics with aiokafka and the alerts stored
-in PostgreSQL through ``alerts.store.upsert_alert`` (the alerts consumer's path), since those
-are the dashboard's inputs. Tests that publish more keep ``Stack.population`` true.
+theirs then: "Runner.run() cannot be called from a running event loop"): its own topic prefix
+and PostgreSQL database; the documents of ``tests/browser/population.py`` put on the OUTPUT
+topics with aiokafka and the alerts stored in PostgreSQL through ``alerts.store.upsert_alert``
+(the alerts consumer's path), since those are the dashboard's inputs. Tests that publish more
+keep ``Stack.population`` true.
 
 Screenshots go to bench/out/screenshots/ (git-ignored test artifacts).
 """
