@@ -97,9 +97,10 @@ format: setup ## apply ruff's formatting and safe fixes
 
 # `make bench BENCH_ARGS="--customers 1000000 --day-meters 1000000"`: both scenarios at 100,000
 # customers and a utility's day of 1,000,000 meters by default (bench/RESULTS.md says how long)
-bench: setup up topics ## single readings and daily-curve blocks vs raw consumer, naive Faust, Quix (+ our core); a utility's day; the inspection stage's cost and theft-to-alert; latency, recovery, memory, scaling; scoring 1M
+bench: setup up topics ## single readings and daily-curve blocks vs raw consumer, naive Faust, Quix (+ our core); a utility's day; the inspection stage's cost and theft-to-alert; latency, recovery, memory, scaling; scoring 1M; the dashboard (matrix render, SSE delay)
 	$(VENV)/python -m bench.run --with quixcore,blocks,day,areas $(BENCH_ARGS)
 	$(VENV)/python -m bench.scoring_bench | tee bench/scoring_results.json
+	$(VENV)/python -m bench.dashboard_bench
 
 clean: ## stop the stack, delete .run/ and the tool caches
 	@$(STACK) wipe
