@@ -358,17 +358,22 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
     @app.get("/api/matrix", tags=["data"])
     async def matrix(request: Request, user: SessionUser) -> Response:
         """Every scored customer as columns (ids, current, potential, credit, kwh30, quadrant),
-        the model's origin and version (gzip-encoded when the client accepts it)."""
+        the model's origin and version (gzip-encoded when the client accepts it). Header
+        ``X-Feed-Version``: the state's version the answer holds (a stream's ``subscribed``
+        event names the version it started at: a page can tell whether it missed a change)."""
         body = dash.state.matrix_json()
+        version = {"X-Feed-Version": str(dash.state.version)}
         if "gzip" not in request.headers.get("accept-encoding", ""):
-            return Response(body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+            return Response(
+                body, media_type="application/json", headers={"Vary": "Accept-Encoding", **version}
+            )
         if dash.matrix_gzip[0] is not body:
             # once per change of the matrix: 6.7 MB at 100,000 customers -> ~1/4 of it
             dash.matrix_gzip = (body, gzip.compress(body, compresslevel=1))
         return Response(
             dash.matrix_gzip[1],
             media_type="application/json",
-            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding", **version},
         )
 
     @app.get("/api/customers/{customer_id}", tags=["data"])
@@ -453,7 +458,10 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
         user: SessionUser, kinds: str | None = None, customer: str | None = None
     ) -> StreamingResponse:
         """Server-Sent Events: ``update`` {kind, key, doc} per change, ``overview`` at most once a
-        second, ``reset`` when this client fell too far behind (refetch), ``: ping`` every 15 s."""
+        second, ``reset`` when this client fell too far behind (refetch), ``: ping`` every 15 s.
+        After the first overview: ``subscribed`` {"version": n}, the state's version when this
+        client was subscribed (every change after it comes on the stream; a snapshot whose
+        ``X-Feed-Version`` is lower may lack a change in between: refetch it)."""
         wanted = (
             frozenset(k.strip() for k in kinds.split(",") if k.strip()) if kinds else frozenset(EVENT_KINDS)
         )
@@ -462,6 +470,8 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
             raise HTTPException(422, f"unknown kinds: {', '.join(sorted(unknown))}")
         queue = dash.hub.subscribe(Subscription(wanted, customer or None))
         first = [overview_event(orjson.dumps(dash.overview()))] if "overview" in wanted else []
+        # no await between subscribe() and here: nothing changes the state in between
+        first.append(b'event: subscribed\ndata: {"version":%d}\n\n' % dash.state.version)
         return StreamingResponse(
             dash.hub.stream(queue, first),
             media_type="text/event-stream",

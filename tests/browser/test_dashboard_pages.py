@@ -230,6 +230,61 @@ def test_a_new_score_reaches_the_open_pages_without_reload(open_session: Any, st
     assert s.errors == []
 
 
+def test_the_matrix_asked_for_before_its_stream_misses_nothing(open_session: Any, stack: Stack) -> None:
+    """The page asks for /api/matrix beside its stream, not after it: here the stream is held
+    back until a score has been published and taken in by the dashboard (after the snapshot,
+    before the subscription: on neither). The stream's `subscribed` version is then above the
+    snapshot's X-Feed-Version and the page fetches the matrix again: the score is shown."""
+    pop = stack.population
+    cid = next(c for c in pop.customers if pop.scores[c]["quadrant"] == "maintenance")
+    s = open_session("li")
+    held: list[Any] = []
+    s.page.route("**/events?*", lambda route: held.append(route))  # the stream's request waits here
+    s.goto("/matrix")
+    before = wait_matrix(s)
+    assert before["count"] == len(pop.scores) and before["draws"] == 1
+    assert len(held) == 1
+
+    old = pop.scores[cid]
+    new = copy.deepcopy(old)
+    origin = old["value_origin"]
+    new.update(
+        ts=(datetime.fromisoformat(old["ts"]) + timedelta(minutes=7)).isoformat(),
+        current_value=round(origin["current"] + 0.4, 4),
+        potential_value=round(origin["potential"] + 0.5, 4),
+        quadrant="vip",
+    )
+    new = ScoresCustomer.model_validate(new).model_dump(mode="json")
+    stack.publish(contract.SCORES_CUSTOMER, cid, new)
+    pop.scores[cid] = new
+    expected = pop.quadrant_counts()
+    api = stack.api("li")
+    deadline = time.monotonic() + 15
+    while api.get(f"/api/customers/{cid}").json()["scores"]["ts"] != new["ts"]:
+        assert time.monotonic() < deadline, "the dashboard did not take the score in"
+        time.sleep(0.1)
+    api.close()
+    assert s.page.evaluate("window.gpMatrix.quadrants") == before["quadrants"]  # not seen yet
+
+    held[0].continue_()
+    s.page.wait_for_function(
+        "(q) => window.gpMatrix.quadrants.vip === q.vip"
+        " && window.gpMatrix.quadrants.maintenance === q.maintenance",
+        arg=expected,
+        timeout=15_000,
+    )
+    after = s.page.evaluate("window.gpMatrix")
+    assert after["count"] == len(pop.scores) and after["quadrants"] == expected
+    px = s.page.evaluate("(cid) => window.gpMatrix.locate(cid)", cid)
+    want = s.page.evaluate(
+        "(v) => echarts.getInstanceByDom(document.getElementById('matrix-chart')).convertToPixel("
+        "{xAxisIndex: 0, yAxisIndex: 0}, v)",
+        [new["current_value"], new["potential_value"]],
+    )
+    assert px == pytest.approx(want)
+    assert s.errors == []
+
+
 def test_a_manager_acknowledges_an_alert_recorded_in_postgresql(open_session: Any, stack: Stack) -> None:
     pop = stack.population
     alert_id = "credit:C0000:overdue_30"

@@ -245,6 +245,10 @@ async def test_a_score_published_while_a_client_is_connected_reaches_it(
         events = sse_events(resp)
         name, first = await asyncio.wait_for(anext(events), 10)
         assert name == "overview" and first["customers_scored"] == 4
+        # the state's version at the subscription; a snapshot taken since holds at least it
+        name, subscribed = await asyncio.wait_for(anext(events), 10)
+        snapshot = await client.get("/api/matrix")
+        assert name == "subscribed" and int(snapshot.headers["X-Feed-Version"]) == subscribed["version"] > 0
         t0 = time.monotonic()
         await produce_docs(settings, contract.SCORES_CUSTOMER, "customer_id", [new])
 
@@ -257,6 +261,9 @@ async def test_a_score_published_while_a_client_is_connected_reaches_it(
         update = await asyncio.wait_for(until_update(), 15)
         assert update == {"kind": "scores", "key": new["customer_id"], "doc": new}
         assert time.monotonic() - t0 < 10
+        later = await client.get("/api/matrix")
+        assert int(later.headers["X-Feed-Version"]) > subscribed["version"]  # the change moved it
+        assert new["customer_id"] in later.json()["ids"]
 
         async def until_overview() -> dict[str, Any]:
             async for name, data in events:

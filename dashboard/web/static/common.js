@@ -166,14 +166,18 @@ function toLogin() {
   window.location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
 
-/** fetch /api/...: JSON in and out; 401 -> the sign-in page; other errors throw ApiError. */
-export async function api(url, { method = "GET", body = undefined } = {}) {
+/**
+ * fetch /api/...: JSON in and out; 401 -> the sign-in page; other errors throw ApiError.
+ * `meta` (an object) gets the response's `headers`.
+ */
+export async function api(url, { method = "GET", body = undefined, meta = undefined } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   const resp = await fetch(url, init);
+  if (meta) meta.headers = resp.headers;
   if (resp.status === 401 && !url.startsWith("/api/login")) {
     toLogin();
     throw new ApiError(401, "signed out");
@@ -291,9 +295,11 @@ function parse(data) {
  *
  * Returns {es, opened}: `opened` resolves once the server has subscribed this client (the
  * response's headers are in), at most `openWaitMs` later; a page that fetches its snapshot
- * after it loses nothing published in between.
+ * after it loses nothing published in between. onSubscribed(version) per `subscribed` event:
+ * the server's state version at the subscription (a snapshot with a lower X-Feed-Version may
+ * lack a change published before it: a page that fetched at once refetches then).
  */
-export function live(kinds, { onUpdate, onOverview, onReset, customer, openWaitMs = 3000 } = {}) {
+export function live(kinds, { onUpdate, onOverview, onReset, onSubscribed, customer, openWaitMs = 3000 } = {}) {
   const q = new URLSearchParams({ kinds: kinds.join(",") });
   if (customer) q.set("customer", customer);
   const es = new EventSource(`/events?${q}`, { withCredentials: true });
@@ -327,6 +333,10 @@ export function live(kinds, { onUpdate, onOverview, onReset, customer, openWaitM
   es.addEventListener("overview", (ev) => {
     const body = parse(ev.data);
     if (onOverview && body && typeof body === "object") guarded(onOverview, body);
+  });
+  es.addEventListener("subscribed", (ev) => {
+    const version = num(obj(parse(ev.data)).version);
+    if (onSubscribed && version !== null) guarded(onSubscribed, version);
   });
   es.addEventListener("reset", () => {
     if (onReset) guarded(onReset);

@@ -9,7 +9,7 @@
 // window.gpMatrix (after every draw): {count, points, quadrants, origin, model_version, renderMs,
 // buildMs (columns to series), fetchMs, firstRenderMs (since navigation start), draws, locate(id) -> [x, y] px} — what the page shows, for people debugging it and for the browser tests.
 import {
-  GRADE_COLORS, api, byId, chart, facts, fmtInt, fmtNum, fmtText, h, live, num, obj, section,
+  GRADE_COLORS, api, arr, byId, chart, facts, fmtInt, fmtNum, fmtText, h, live, num, obj, section,
   startPage, str, t, tEnum, throttle,
   fill,
 } from "/static/common.js";
@@ -22,44 +22,56 @@ const M = { ids: [], current: [], potential: [], credit: [], kwh30: [], quadrant
 const index = new Map();
 let sizeCuts = [Infinity, Infinity, Infinity];
 let loaded = false;
-const pending = []; // live updates that arrived before the first /api/matrix answer
+const pending = []; // live updates that arrived while /api/matrix was on its way
 let draws = 0;
 let firstRenderMs = null;
+let drawn = false;
 
-function column(v, n, pick) {
-  const a = Array.isArray(v) ? v : [];
-  const out = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = pick(a[i]);
-  return out;
-}
+const GRADE_SET = new Set(GRADES);
 
+/** The answer's columns, each value guarded (a finite number, a string, a known grade). */
 function setMatrix(body) {
   const b = obj(body);
-  const ids = Array.isArray(b.ids) ? b.ids : [];
+  const ids = arr(b.ids);
+  const cur = arr(b.current);
+  const pot = arr(b.potential);
+  const cre = arr(b.credit);
+  const kwh = arr(b.kwh30);
+  const qua = arr(b.quadrant);
   const n = ids.length;
-  M.ids = column(ids, n, (v) => str(v));
-  M.current = column(b.current, n, num);
-  M.potential = column(b.potential, n, num);
-  M.credit = column(b.credit, n, (v) => (GRADES.includes(v) ? v : "?"));
-  M.kwh30 = column(b.kwh30, n, num);
-  M.quadrant = column(b.quadrant, n, (v) => str(v));
+  M.ids = new Array(n);
+  M.current = new Array(n);
+  M.potential = new Array(n);
+  M.credit = new Array(n);
+  M.kwh30 = new Array(n);
+  M.quadrant = new Array(n);
+  index.clear();
+  for (let i = 0; i < n; i++) {
+    const id = str(ids[i]);
+    M.ids[i] = id;
+    M.current[i] = num(cur[i]);
+    M.potential[i] = num(pot[i]);
+    M.credit[i] = GRADE_SET.has(cre[i]) ? cre[i] : "?";
+    M.kwh30[i] = num(kwh[i]);
+    M.quadrant[i] = str(qua[i]);
+    if (id !== null) index.set(id, i);
+  }
   const o = obj(b.origin);
   M.origin = num(o.current) !== null && num(o.potential) !== null ? { current: o.current, potential: o.potential } : null;
   M.model_version = str(b.model_version);
-  index.clear();
-  M.ids.forEach((id, i) => {
-    if (id !== null) index.set(id, i);
-  });
   computeSizeCuts();
 }
 
 function computeSizeCuts() {
-  const v = M.kwh30.filter((x) => x !== null).sort((a, b) => a - b);
-  if (!v.length) {
+  const v = new Float64Array(M.kwh30.length);
+  let n = 0;
+  for (const x of M.kwh30) if (x !== null) v[n++] = x;
+  if (!n) {
     sizeCuts = [Infinity, Infinity, Infinity];
     return;
   }
-  const q = (p) => v[Math.min(v.length - 1, Math.floor(p * v.length))];
+  const sorted = v.subarray(0, n).sort(); // a typed array sorts numerically
+  const q = (p) => sorted[Math.min(n - 1, Math.floor(p * n))];
   sizeCuts = [q(0.25), q(0.5), q(0.75)];
 }
 
@@ -180,7 +192,8 @@ function locate(id) {
 }
 
 function draw() {
-  if (!ec) return; // not set up yet: load() draws once it is
+  if (!ec || !loaded) return; // not set up yet / no columns yet: drawn once both are
+  drawn = true;
   const started = performance.now();
   const { series, points } = buildSeries();
   const buildMs = performance.now() - started;
@@ -294,27 +307,79 @@ function applyUpdate({ kind, key, doc }) {
 const redraw = throttle(draw, 1000);
 
 let fetchMs = null;
+let snapshotVersion = null; // X-Feed-Version of the columns held
+let streamVersion = null; // the stream's `subscribed` version
+let loadGen = 0;
+let loading = null;
 
-async function load() {
+/**
+ * /api/matrix into the columns, then the updates that came meanwhile, then a draw. Asked for at
+ * once, beside the stream: every update after the stream's subscription comes on it (buffered
+ * until the columns are in, then applied in order: the newest of a customer last), and one
+ * published between this snapshot and the subscription is caught by the versions (below).
+ */
+function load() {
+  const gen = ++loadGen;
+  loaded = false;
   const started = performance.now();
-  const body = await api("/api/matrix");
-  fetchMs = performance.now() - started;
-  setMatrix(body);
-  loaded = true;
-  for (const u of pending.splice(0)) applyUpdate(u);
-  draw();
+  const meta = {};
+  const request = api("/api/matrix", { meta }).then(
+    (body) => {
+      if (gen !== loadGen) return; // a newer load is on its way
+      fetchMs = performance.now() - started;
+      const header = meta.headers ? meta.headers.get("X-Feed-Version") : null;
+      const v = header ? Number(header) : NaN;
+      snapshotVersion = Number.isFinite(v) ? v : null;
+      loading = null;
+      setMatrix(body);
+      loaded = true;
+      for (const u of pending.splice(0)) applyUpdate(u);
+      draw();
+      checkVersions();
+    },
+    (err) => {
+      if (gen === loadGen) loading = null;
+      throw err;
+    },
+  );
+  loading = request;
+  return request;
 }
 
-// the stream first, so that nothing published between the snapshot and the stream is lost; it
-// opens while the page checks the session and sets up the chart
-const { opened } = live(["scores", "stats"], {
+/**
+ * The snapshot was taken before the stream's subscription and the state changed in between
+ * (what changed then is on neither): fetch it again, now after the subscription. Rare: the
+ * request and the stream start together, and it takes a change in that instant.
+ */
+function checkVersions() {
+  if (loading || snapshotVersion === null || streamVersion === null) return;
+  if (streamVersion > snapshotVersion) load();
+}
+
+const echartsReady = new Promise((resolve, reject) => {
+  if (window.echarts) return resolve();
+  const script = document.querySelector('script[src="/vendor/echarts.min.js"]');
+  if (!script) return reject(new Error("no echarts script"));
+  script.addEventListener("load", () => resolve());
+  script.addEventListener("error", () => reject(new Error("echarts did not load")));
+});
+
+// the stream, the snapshot and the session check start together (echarts.min.js is still
+// being compiled meanwhile); a 401 from either request sends the page to the sign-in page
+live(["scores", "stats"], {
   onUpdate: (u) => {
     if (!loaded) pending.push(u);
     else if (applyUpdate(u)) redraw();
   },
+  onSubscribed: (version) => {
+    streamVersion = version;
+    checkVersions();
+  },
   onReset: () => load(),
 });
+const first = load();
 await startPage("matrix", draw);
+await echartsReady;
 el = byId("matrix-chart");
 ec = chart(el);
 ec.on("click", (p) => {
@@ -322,5 +387,5 @@ ec.on("click", (p) => {
   const id = i === null ? null : M.ids[i];
   if (id) window.location.assign(`/customers/${encodeURIComponent(id)}`);
 });
-await opened;
-await load();
+await first;
+if (!drawn) draw(); // the columns came before the chart was set up
