@@ -102,6 +102,9 @@ function buildSeries() {
   seriesRows = [];
   // tens of thousands of points overlap: smaller, more transparent symbols keep the density visible
   const shrink = points > 20_000 ? 0.5 : points > 5_000 ? 0.75 : 1;
+  // above 20,000 points every series in large mode, the small ones too (a few thousand symbols
+  // as elements of their own took as long to draw as the 100,000 of the large series)
+  const everyLarge = points > 20_000;
   GRADES.forEach((g, gi) =>
     SIZES.forEach((size, si) => {
       const r = rows[gi][si];
@@ -116,7 +119,7 @@ function buildSeries() {
         name: g === "?" ? t("matrix.grade_unknown") : `${t("matrix.credit")} ${g}`,
         id: `g${g}s${si}`,
         large: true,
-        largeThreshold: 2000,
+        largeThreshold: everyLarge ? 1 : 2000,
         progressive: 0,
         symbolSize: Math.max(2, Math.round(size * shrink)),
         itemStyle: { color: GRADE_COLORS[g] || "#90a4ae", opacity: shrink < 1 ? 0.55 : 0.75 },
