@@ -7,7 +7,8 @@
 // the columns in place and redraw at most once a second.
 //
 // window.gpMatrix (after every draw): {count, points, quadrants, origin, model_version, renderMs,
-// buildMs (columns to series), fetchMs, firstRenderMs (since navigation start), draws, locate(id) -> [x, y] px} — what the page shows, for people debugging it and for the browser tests.
+// buildMs (columns to series), fetchMs, firstRenderMs (since navigation start), phases (ms since
+// navigation start at the first load's milestones), draws, locate(id) -> [x, y] px} — what the page shows, for people debugging it and for the browser tests.
 import {
   GRADE_COLORS, api, arr, byId, chart, facts, fmtInt, fmtNum, fmtText, h, live, num, obj, section,
   startPage, str, t, tEnum, throttle,
@@ -26,6 +27,11 @@ const pending = []; // live updates that arrived while /api/matrix was on its wa
 let draws = 0;
 let firstRenderMs = null;
 let drawn = false;
+/** ms since the navigation start at the first load's milestones (debugging the first render). */
+const phases = {};
+const mark = (name) => {
+  if (!(name in phases)) phases[name] = Math.round(performance.now());
+};
 
 const GRADE_SET = new Set(GRADES);
 
@@ -219,6 +225,7 @@ function draw() {
     ec.off("finished");
     const renderMs = performance.now() - started;
     if (firstRenderMs === null) firstRenderMs = performance.now();
+    mark("finished");
     draws++;
     window.gpMatrix = {
       count: M.ids.filter((id) => id !== null).length,
@@ -230,13 +237,16 @@ function draw() {
       buildMs,
       fetchMs,
       firstRenderMs,
+      phases,
       draws,
       locate,
     };
     el.dataset.draws = String(draws);
     document.body.dataset.rendered = "true";
   });
+  mark("setOption");
   ec.setOption(option, { replaceMerge: ["series"] });
+  mark("setOptionReturned");
   renderSide(quadrants, points);
 }
 
@@ -325,16 +335,19 @@ function load() {
   const gen = ++loadGen;
   loaded = false;
   const started = performance.now();
+  mark("matrixAsked");
   const meta = {};
   const request = api("/api/matrix", { meta }).then(
     (body) => {
       if (gen !== loadGen) return; // a newer load is on its way
       fetchMs = performance.now() - started;
+      mark("matrixParsed");
       const header = meta.headers ? meta.headers.get("X-Feed-Version") : null;
       const v = header ? Number(header) : NaN;
       snapshotVersion = Number.isFinite(v) ? v : null;
       loading = null;
       setMatrix(body);
+      mark("columnsSet");
       loaded = true;
       for (const u of pending.splice(0)) applyUpdate(u);
       draw();
@@ -382,7 +395,9 @@ live(["scores", "stats"], {
 });
 const first = load();
 await startPage("matrix", draw);
+mark("sessionChecked");
 await echartsReady;
+mark("echartsReady");
 el = byId("matrix-chart");
 ec = chart(el);
 ec.on("click", (p) => {
