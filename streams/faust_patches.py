@@ -306,8 +306,9 @@ class OffsetGuard:
        before the commit as before (faust flushes its producer in ``_commit_offsets``).
     2. **Refetch on a hole**: when a partition's frontier stays below the end of its log for
        :data:`REFETCH_STALL_S` without moving, while the flow is active, no rebalance or
-       recovery is running, the partition is not paused, and the message at the frontier is
-       neither waiting in the stream's queue nor taken by the stream and unprocessed, the
+       recovery is running, the partition is not paused, faust's delivery is not held up (a
+       full stream queue, the producer buffer over its limit), and the message at the frontier
+       is neither waiting in the stream's queue nor taken by the stream and unprocessed, the
        partition is sought back to the frontier (``Consumer.seek_wait``; faust's read offset
        set to it), so the missing messages are fetched again (counter ``offsets_refetched``,
        a log line per refetch). The messages above the frontier that were processed come
@@ -538,6 +539,7 @@ class OffsetGuard:
         paused = set(getattr(consumer, "_paused_partitions", ())) | set(
             getattr(consumer, "_buffered_partitions", ())
         )
+        busy = self._delivery_blocked()
         sought: list[Any] = []
         in_flight: dict[Any, set[int]] | None = None
         for tp, at in list(self.frontier.items()):
@@ -558,8 +560,8 @@ class OffsetGuard:
                 self.progress_at[tp] = now  # caught up: nothing missing
                 continue
             since = self.progress_at.setdefault(tp, now)
-            if now - since < self.stall_s:
-                continue
+            if now - since < self.stall_s or busy:
+                continue  # (busy: judged once faust's delivery moves again; the stall counts on)
             if in_flight is None:
                 in_flight = self._in_flight()
             flying = in_flight.get(tp, ())
@@ -574,6 +576,23 @@ class OffsetGuard:
             self.progress_at[tp] = now
             sought.append(tp)
         return sought
+
+    def _delivery_blocked(self) -> bool:
+        """Whether faust's delivery to the streams may be waiting (then a frontier that does
+        not move is no sign of a hole): a stream's queue is full or under pressure (faust then
+        stops fetching the partition, ``Consumer._buffered_partitions``), or faust's producer
+        buffer holds more than its limit (the conductor waits for it to ebb before delivering)."""
+        if getattr(self.consumer, "_buffered_partitions", None):
+            return True
+        for stream in self.streams:
+            queue = getattr(stream.channel, "queue", None)
+            if queue is not None and queue.full():
+                return True
+        buffer = getattr(getattr(self.app, "producer", None), "buffer", None)
+        try:
+            return bool(buffer is not None and buffer.size > buffer.max_messages)
+        except Exception:
+            return False
 
     def _in_flight(self) -> dict[Any, set[int]]:
         """Offsets delivered to the guarded streams and not processed yet: in their channel

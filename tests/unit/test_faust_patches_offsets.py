@@ -236,6 +236,12 @@ async def test_a_hole_is_fetched_again_once_it_has_stalled(make: Factory) -> Non
     consumer.track_message(taken)
     assert await guard.check(t1 + 10 * STALL_S) == []
     consumer.ack(taken)  # acked without being processed (a skipped message)
+    buffer = app.producer.buffer
+    for i in range(buffer.max_messages + 1):  # the conductor waits for the producer to ebb
+        buffer.put(f"m{i}")
+    assert await guard.check(t1 + 20 * STALL_S) == []
+    while buffer.size:
+        buffer.pending.get_nowait()
     assert await guard.check(t1 + 20 * STALL_S) == [TP0]
     assert log.sought == [{TP0: 105}] and log.position == 105
     assert consumer._read_offset[TP0] == 105  # faust delivers from there again
