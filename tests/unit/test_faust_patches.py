@@ -72,10 +72,13 @@ async def test_ebb_waits_only_when_the_buffer_is_over_its_limit(
     assert counters["producer_ebb_waits"] == 0 and handed == []
     buf.put("one more")
     await buf.start()
-    await buf.wait_until_ebb()  # faust's own wait: until 100 messages were handed over
+    # faust's own wait: until 100 messages were handed over, or until a hand-over took more
+    # than 0.1 s (faust gives up then; a loaded machine's 20 ms sleep can: seen in CI, 22)
+    await buf.wait_until_ebb()
     assert counters["producer_ebb_waits"] == 1
-    assert len(handed) >= buf.max_messages
-    assert counters["producer_ebb_wait_ms"] >= buf.max_messages * HANDOVER_S * 1000 * 0.9
+    assert 1 <= len(handed) <= buf.max_messages + 1
+    # the wait counted is at least the hand-overs it waited for
+    assert counters["producer_ebb_wait_ms"] >= len(handed) * HANDOVER_S * 1000 * 0.9
     await prod.flush()
 
 
