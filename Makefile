@@ -54,7 +54,7 @@ topics: setup up ## create the contract topics on the local broker (started if n
 	$(VENV)/gridpulse topics create
 
 test: setup lint up topics ## everything: lint, stack up, topics, then the whole pytest suite
-	$(VENV)/pytest -q
+	$(VENV)/pytest -q --durations=25  # the 25 slowest: where CI's 25 minutes go
 
 test-unit: setup ## unit tests only; needs no stack
 	$(VENV)/pytest -q tests/unit
