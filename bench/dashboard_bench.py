@@ -42,7 +42,6 @@ import functools
 import json
 import math
 import os
-import platform
 import random
 import secrets
 import signal
@@ -61,23 +60,13 @@ import numpy as np
 import orjson
 import psutil
 
+from bench.machine import CHROMIUM, CHROMIUM_ARGS, machine_facts
 from gridpulse.settings import Settings
 from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
 from schemas import topics as contract
 from scoring import ModelConfig, Population, score_arrays
 from scoring.model import to_documents
 
-CHROMIUM = Path("/usr/bin/chromium")
-# as tests/browser/conftest.py: the machine has no internet, Chromium must not try to reach it
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1366, "height": 900}
 USER = "bench"
 SEED = 0
@@ -770,12 +759,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python -m bench.dashboard_bench " + " ".join(args.argv),
         "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "kafka_bootstrap": settings.kafka_bootstrap,
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            **machine_facts(settings),
             "commit": _git("rev-parse", "--short", "HEAD"),
             "dashboard_code_uncommitted": _git("status", "--porcelain", "--", "dashboard"),
         },

@@ -49,7 +49,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import shutil
 import socket
@@ -65,6 +64,7 @@ import orjson
 import psutil
 
 from bench.blocks import DailyCurves, block_intervals, checked_block, day_start
+from bench.machine import machine_facts
 from bench.proc import FAUST_WORKER, Rate, Stopwatch, process_cpu_s, run_for_rate
 from gridpulse.settings import Settings, get_settings
 from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
@@ -801,14 +801,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "run": run,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python -m bench.run " + " ".join(args.argv),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "kafka_bootstrap": settings.kafka_bootstrap,
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_facts(settings),
         "customers": args.customers,
         "intervals_per_customer": args.intervals,
         "partitions": args.partitions,

@@ -28,20 +28,9 @@ from tests.environment import REPO
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize
 
-CHROMIUM = Path("/usr/bin/chromium")
 ECHARTS = REPO / "dashboard" / "web" / "node_modules" / "echarts" / "dist" / "echarts.min.js"
 GRIDPULSE = REPO / ".venv" / "bin" / "gridpulse"
 SCREENSHOTS = REPO / "bench" / "out" / "screenshots"
-# the machine has no internet: without these Chromium keeps trying to reach Google's hosts
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CUSTOMERS = 300
 VIEWPORT: ViewportSize = {"width": 1366, "height": 900}
 
