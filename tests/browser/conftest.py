@@ -28,11 +28,10 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from bench.machine import CHROMIUM, CHROMIUM_ARGS
 from gridpulse.settings import Settings
 from streams.kafka import create_contract_topics, delete_topics, make_producer
 from tests.browser.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     CUSTOMERS,
     ECHARTS,
     GRIDPULSE,

@@ -30,12 +30,13 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.machine import CHROMIUM, CHROMIUM_ARGS
 from dashboard.auth import hash_password
 from gridpulse.settings import Settings
 from schemas import topics as contract
 from scoring import run_population
 from streams.kafka import create_contract_topics, delete_topics, make_producer
-from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, GRIDPULSE, REPO, VIEWPORT, LoopThread, free_port
+from tests.browser.harness import GRIDPULSE, REPO, VIEWPORT, LoopThread, free_port
 from tests.scoring_samples import simulated_stats
 
 
