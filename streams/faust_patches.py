@@ -1,5 +1,6 @@
 """Every change the worker makes to faust's internals, in one place, each tested
-(tests/unit/test_producer_flush.py, tests/unit/test_faust_patches.py) and explained here.
+(tests/unit/test_producer_flush.py, tests/unit/test_faust_patches.py,
+tests/unit/test_faust_patches_offsets.py) and explained here.
 
 faust-streaming 0.15.3 is pinned (pyproject.toml): these replace attributes of faust objects
 that are not public API, so a new faust version must be checked against each of them.
