@@ -27,7 +27,7 @@ from faust.events import Event
 from faust.types.tuples import TP
 from mode.utils.queues import FlowControlQueue
 
-from streams.faust_patches import OffsetGuard, offset_guard_of, take_events_adaptive
+from streams.faust_patches import OffsetGuard, offset_guard_of, take_events_adaptive, unique_acked_offsets
 
 TOPIC = "offsets-test.meter.readings"
 TP0 = TP(TOPIC, 0)
@@ -454,3 +454,26 @@ async def test_take_events_adaptive_reports_a_batch_once_the_agent_asks_for_the_
         assert guard.frontier[TP0] == 13
     finally:
         consumer._thread.thread_loop.close()
+
+
+async def test_a_gap_over_acked_offsets_is_committed_at_once_not_one_offset_a_commit(
+    make: Factory,
+) -> None:
+    """faust's commit crawl (streams.faust_patches.unique_acked_offsets): a gap range that covers
+    offsets already acked puts them in faust's acked list twice, and each commit then stops at a
+    duplicate: one offset per commit interval (a CI run: billing.events at 1 of 231 for minutes).
+    Unguarded, as the agents that take one message at a time are."""
+    for patched in (False, True):
+        consumer, _, _ = await make(list(range(0, 300)), committed=1, guarded=False)
+        if patched:
+            unique_acked_offsets(consumer)
+        await consumer.perform_seek()
+        ack_unprocessed(consumer, *range(1, 231))  # delivered and acked by the stream
+        await consumer._add_gap(TP0, 1, 230)  # faust's drain, after a seek under a batch
+        if not patched:
+            assert [commit(consumer) for _ in range(3)] == [3, 4, 5]  # faust's own: the crawl
+            continue
+        assert commit(consumer) == 231  # everything acked, in one commit
+        assert commit(consumer) == 231 and consumer._acked[TP0] == []
+        ack_unprocessed(consumer, 231, 232)
+        assert commit(consumer) == 233  # and on from there as faust would
