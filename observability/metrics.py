@@ -21,6 +21,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Gauge,
     disable_created_metrics,
     generate_latest,
@@ -36,6 +37,29 @@ DEPENDENCY_UP = Gauge(
     ["dependency"],
 )
 READY = Gauge("gridpulse_ready", "1 when the last /readyz check passed, else 0", ["service"])
+
+# --- consuming, the same families in every consuming process (each process has its own group) ---
+EVENTS_IN = Counter("gridpulse_events_in", "messages taken from an input topic", ["topic"])
+DEAD_LETTERS = Counter(
+    "gridpulse_dead_letters",
+    "messages sent to a dead-letter topic, per input topic and error",
+    ["topic", "error"],
+)
+CONSUMER_LAG = Gauge(
+    "gridpulse_consumer_lag_records",
+    "records between the group's position and the partition's end (high watermark)",
+    ["consumer_group", "topic", "partition"],
+)
+COMMIT_AGE = Gauge(
+    "gridpulse_committed_offset_age_seconds",
+    "seconds since the group's committed offset of the partition last moved (0 while nothing waits)",
+    ["consumer_group", "topic", "partition"],
+)
+EVENT_AGE = Gauge(
+    "gridpulse_event_age_seconds",
+    "wall clock minus the event time of the newest message processed from the partition",
+    ["topic", "partition"],
+)
 
 ALLOWED_LABELS = frozenset(
     {
