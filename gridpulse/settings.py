@@ -152,6 +152,15 @@ class Settings(BaseSettings):
     alerts_webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay (doubles, jittered)")
     alerts_webhook_backoff_max_s: float = Field(60.0, gt=0, description="longest retry delay")
     alerts_notify_concurrency: int = Field(16, ge=1, description="notifications in flight at once")
+    alerts_ops_bind: str = Field(
+        "127.0.0.1", description="alerts consumer: address of /metrics /livez /readyz (0.0.0.0 in containers)"
+    )
+    alerts_ops_port: int = Field(
+        6067, ge=0, le=65535, description="alerts consumer: port of /metrics /livez /readyz (0: any free)"
+    )
+    alerts_ready_max_lag: int = Field(
+        5_000, ge=0, description="alerts consumer: /readyz fails while more alert messages than this wait"
+    )
 
     # --- dashboard (gridpulse dashboard, issue 14) ---------------------------------------------
     dashboard_host: str = Field("127.0.0.1", description="dashboard: address to listen on")
@@ -168,6 +177,9 @@ class Settings(BaseSettings):
     dashboard_session_hours: float = Field(12.0, gt=0, description="dashboard: a session's lifetime")
     dashboard_client_queue: int = Field(
         10_000, ge=1, description="dashboard: per-client coalescing queue bound (keys) before a reset"
+    )
+    dashboard_ready_max_lag: int = Field(
+        10_000, ge=0, description="dashboard: /readyz fails while the feed is more records than this behind"
     )
 
     # --- domain ------------------------------------------------------------------------------
