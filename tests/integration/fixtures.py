@@ -54,6 +54,7 @@ def settings(unique_id: str, tmp_path: Path) -> Settings:
             "app_id": f"gridpulse-test-{unique_id}",
             "data_dir": str(tmp_path / "faust"),
             "web_port": free_port(),
+            "alerts_ops_port": 0,  # an in-process alerts consumer's ops server: any free port
             "topic_partitions": 4,
         }
     )
