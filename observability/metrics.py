@@ -75,6 +75,7 @@ ALLOWED_LABELS = frozenset(
         "stage",
         "consumer_group",
         "agent",
+        "route",  # the dashboard's route template (/api/customers/{customer_id}), never a path
         "quantile",  # prometheus_client's own
         "le",  # histogram buckets
         # the process and platform collectors'
