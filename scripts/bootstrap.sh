@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a development or CI machine (Debian 12) for gridpulse:
-#   1. Debian packages: redis-server, postgresql, faketime (and a JDK / Maven when missing), only
+#   1. Debian packages: redis-server, postgresql, faketime, openssl (and a JDK / Maven when missing), only
 #      if absent;
 #   2. the Kafka broker jars, resolved by Maven into infra/kafka/libs (redone when the pom changes);
 #   3. .venv with Python 3.11 and `pip install -e '.[dev,bench]'` (redone when pyproject.toml changes);
@@ -48,6 +48,8 @@ command -v java >/dev/null || apt_missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_missing+=(maven)
 # libfaketime, for the suites under fixed clocks (scripts/at_clock.sh, make test-clocks)
 compgen -G '/usr/lib/*-linux-gnu/faketime/libfaketimeMT.so.1' >/dev/null || apt_missing+=(faketime)
+# certificates of the secured local stack (scripts/make_certs.sh, GRIDPULSE_STACK_SECURE=1)
+command -v openssl >/dev/null || apt_missing+=(openssl)
 # the dashboard's front end (npm ci below) and its browser tests (tests/browser: Debian's
 # Chromium, never a downloaded browser; CJK fonts for the Chinese labels and screenshots)
 command -v npm >/dev/null || apt_missing+=(npm)
