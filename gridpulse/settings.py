@@ -7,12 +7,35 @@ its configuration as arguments.
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SecretFileError(ValueError):
+    """A secret's file setting names a file that cannot be read (the text names the setting and
+    the path, never a secret)."""
+
+
+def read_secret_file(setting: str, path: str) -> str:
+    """The secret in ``path`` (its first line, without the line end), for the setting ``setting``
+    (its field name); a clear :class:`SecretFileError` when it is missing, unreadable or empty."""
+    var = f"GRIDPULSE_{setting.upper()}"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = fh.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise SecretFileError(f"{var}={path}: cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{var}={path}: the file is not UTF-8 text") from None
+    if not value:
+        raise SecretFileError(f"{var}={path}: the file is empty")
+    return value
 
 
 class Settings(BaseSettings):
@@ -24,6 +47,10 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: str | None = Field(
+        None,
+        description="a file holding the SASL password (read at each use; instead of kafka_sasl_password)",
+    )
     kafka_ssl_cafile: str | None = None
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
@@ -140,6 +167,10 @@ class Settings(BaseSettings):
     # --- Redis / PostgreSQL ------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
     pg_dsn: SecretStr = SecretStr("postgresql://gridpulse@127.0.0.1:5432/gridpulse")
+    pg_password_file: str | None = Field(
+        None,
+        description="a file holding the password of pg_dsn's user (read at each use; the DSN without it)",
+    )
 
     # --- alert store and notification (gridpulse alerts-consumer) -----------------------------
     alerts_group: str | None = Field(None, description="consumer group; default f'{app_id}-alerts'")
@@ -203,23 +234,90 @@ class Settings(BaseSettings):
         """The real topic name of a contract topic (with the deployment's prefix)."""
         return f"{self.topic_prefix}{name}"
 
+    def kafka_password(self) -> str | None:
+        """The SASL password: kafka_sasl_password, or the content of kafka_sasl_password_file
+        (read now, so a rotated file is used by the next client made)."""
+        if self.kafka_sasl_password is not None and self.kafka_sasl_password_file:
+            raise SecretFileError(
+                "both GRIDPULSE_KAFKA_SASL_PASSWORD and GRIDPULSE_KAFKA_SASL_PASSWORD_FILE are set: set one"
+            )
+        if self.kafka_sasl_password_file:
+            return read_secret_file("kafka_sasl_password_file", self.kafka_sasl_password_file)
+        return self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every Kafka client (SSL, SASL_SSL): the CAs of kafka_ssl_cafile
+        (the system's when unset), hostname checked, a client certificate when one is set."""
+        if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        try:
+            ctx = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise SecretFileError(
+                f"GRIDPULSE_KAFKA_SSL_CAFILE={self.kafka_ssl_cafile}: cannot load CA certificates: {exc}"
+            ) from None
+        if self.kafka_ssl_certfile:
+            try:
+                ctx.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                raise SecretFileError(
+                    f"GRIDPULSE_KAFKA_SSL_CERTFILE={self.kafka_ssl_certfile} / GRIDPULSE_KAFKA_SSL_KEYFILE="
+                    f"{self.kafka_ssl_keyfile}: cannot load the client certificate: {exc}"
+                ) from None
+        return ctx
+
     def aiokafka_security(self) -> dict[str, object]:
-        """Keyword arguments for aiokafka clients carrying the SASL/SSL options."""
+        """Keyword arguments for aiokafka clients carrying the SASL/SSL options (the password
+        file, when set, is read now)."""
         kw: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
         if self.kafka_sasl_mechanism:
             kw["sasl_mechanism"] = self.kafka_sasl_mechanism
             kw["sasl_plain_username"] = self.kafka_sasl_username
-            kw["sasl_plain_password"] = (
-                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-            )
-        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
-            import ssl
-
-            ctx = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
-            if self.kafka_ssl_certfile:
-                ctx.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+            kw["sasl_plain_password"] = self.kafka_password()
+        ctx = self.kafka_ssl_context()
+        if ctx is not None:
             kw["ssl_context"] = ctx
         return kw
+
+    def pg_password(self) -> str | None:
+        """The PostgreSQL password from pg_password_file (read now), or None: then the DSN's own,
+        or none."""
+        if self.pg_password_file:
+            return read_secret_file("pg_password_file", self.pg_password_file)
+        return None
+
+    def pg_connect_dsn(self) -> str:
+        """pg_dsn with the password of pg_password_file put in, for asyncpg.connect/create_pool
+        (pg_dsn itself when no file is set). Never log it."""
+        dsn = self.pg_dsn.get_secret_value()
+        password = self.pg_password()
+        if password is None:
+            return dsn
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+            raise SecretFileError(
+                "GRIDPULSE_PG_PASSWORD_FILE needs GRIDPULSE_PG_DSN as a postgresql://user@host:port/db URL"
+            )
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{quote(unquote(user), safe='')}:{quote(password, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def pg_dsn_display(self) -> str:
+        """pg_dsn for logs: any password in it replaced by ***."""
+        parts = urlsplit(self.pg_dsn.get_secret_value())
+        if parts.password is None:
+            return parts.geturl() if parts.scheme else "(a key=value DSN)"
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+    def redis_url_display(self) -> str:
+        """redis_url for logs: any password in it replaced by ***."""
+        parts = urlsplit(self.redis_url)
+        if parts.password is None:
+            return self.redis_url
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 @lru_cache(maxsize=1)
