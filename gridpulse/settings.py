@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     app_id: str = "gridpulse"
     data_dir: str = Field(".run/faust", description="RocksDB state and faust data directory")
     web_port: int = 6066
+    web_bind: str = Field(
+        "127.0.0.1",
+        description="worker: address its web server (/metrics, /livez, /readyz) listens on; 0.0.0.0 "
+        "for probes from other hosts (containers)",
+    )
+    ready_max_lag: int = Field(
+        100_000,
+        ge=0,
+        description="worker: /readyz fails while the input partitions are more records behind than this "
+        "(a worker loading history is alive but not ready)",
+    )
     rocksdb_block_cache_mb: int = Field(32, ge=1, description="RocksDB block cache shared by all stores")
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
 

@@ -194,7 +194,7 @@ def make_app(s: Settings, **overrides: Any) -> faust.App:
         "stream_buffer_maxsize": 8192,
         "web_enabled": True,
         "web_port": s.web_port,
-        "web_bind": "127.0.0.1",
+        "web_bind": s.web_bind,
         "table_cleanup_interval": 60.0,
         "timezone": s.tz,
     }
