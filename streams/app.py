@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import ssl
 from typing import Any
 
 import faust
@@ -28,21 +27,18 @@ log = logging.getLogger(__name__)
 
 
 def _credentials(s: Settings) -> Any:
+    """faust's credentials from the same settings as every other client (Settings: the password
+    from kafka_sasl_password_file read now, the TLS context with the CA file and any client
+    certificate). faust's SASLCredentials take SASL_SSL from the presence of a TLS context."""
     if s.kafka_sasl_mechanism:
-        ctx = None
-        if s.kafka_security_protocol == "SASL_SSL":
-            ctx = ssl.create_default_context(cafile=s.kafka_ssl_cafile)
         return SASLCredentials(
             username=s.kafka_sasl_username,
-            password=s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None,
+            password=s.kafka_password(),
             mechanism=s.kafka_sasl_mechanism,
-            ssl_context=ctx,
+            ssl_context=s.kafka_ssl_context() if s.kafka_security_protocol == "SASL_SSL" else None,
         )
     if s.kafka_security_protocol == "SSL":
-        ctx = ssl.create_default_context(cafile=s.kafka_ssl_cafile)
-        if s.kafka_ssl_certfile:
-            ctx.load_cert_chain(s.kafka_ssl_certfile, s.kafka_ssl_keyfile)
-        return SSLCredentials(ctx)
+        return SSLCredentials(s.kafka_ssl_context())
     return None
 
 

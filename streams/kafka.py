@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+from aiokafka.protocol.metadata import MetadataRequest
 
-from gridpulse.settings import Settings
+from gridpulse.settings import SecretFileError, Settings
 from schemas.topics import CONTRACT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -28,8 +36,107 @@ class TopicAdminError(RuntimeError):
     """The broker refused to create a topic (other than: it exists already)."""
 
 
+class KafkaAccessError(RuntimeError):
+    """The broker (or the client's own settings) refused this client: credentials, certificate,
+    protocol. Retrying does not help; the text says what failed, never a password."""
+
+
+class KafkaUnreachableError(RuntimeError):
+    """No bootstrap server answered (down, starting, a wrong address): may pass by itself."""
+
+
+# exit status of a command refused by the broker (sysexits' EX_CONFIG: a configuration error)
+EXIT_KAFKA_ACCESS = 78
+
+
 def client_kwargs(settings: Settings) -> dict[str, Any]:
     return {"bootstrap_servers": settings.kafka_bootstrap, **settings.aiokafka_security()}
+
+
+def _tls_refusal(settings: Settings, where: str, exc: ssl.SSLCertVerificationError) -> str:
+    why = exc.verify_message or exc.reason or str(exc)
+    if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+        return (
+            f"the broker's certificate at {where} is not valid for that name or address "
+            f"(connect by a name in its subjectAltName): certificate verify failed: {why}"
+        )
+    cas = (
+        f"GRIDPULSE_KAFKA_SSL_CAFILE={settings.kafka_ssl_cafile}"
+        if settings.kafka_ssl_cafile
+        else "the system's trust store (GRIDPULSE_KAFKA_SSL_CAFILE is not set)"
+    )
+    return (
+        f"the broker's certificate at {where} is not signed by a CA in {cas}: "
+        f"certificate verify failed: {why}"
+    )
+
+
+async def probe_broker(settings: Settings, timeout_s: float = 10.0) -> int:
+    """Connect to the bootstrap servers the way every client does (TLS, SASL handshake) and ask
+    one for metadata: the number of brokers it lists. Raises :class:`KafkaAccessError` when a
+    broker refuses the client (wrong password, untrusted certificate, another protocol) and
+    :class:`KafkaUnreachableError` when none answers within ``timeout_s`` each."""
+    try:
+        security = settings.aiokafka_security()
+    except SecretFileError as exc:
+        raise KafkaAccessError(str(exc)) from None
+    protocol = settings.kafka_security_protocol
+    last = "no bootstrap server given"
+    for host, port, _ in collect_hosts(settings.kafka_bootstrap, randomize=False):
+        where = f"{host}:{port}"
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(
+                    host,
+                    port,
+                    client_id="gridpulse-preflight",
+                    request_timeout_ms=int(timeout_s * 1000),
+                    **security,
+                ),
+                timeout_s,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise KafkaAccessError(_tls_refusal(settings, where, exc)) from None
+        except ssl.SSLError as exc:
+            raise KafkaAccessError(
+                f"the TLS handshake with {where} failed ({exc.reason or exc}): does the listener "
+                f"speak GRIDPULSE_KAFKA_SECURITY_PROTOCOL={protocol}?"
+            ) from None
+        except (SaslAuthenticationFailed, AuthenticationFailedError):
+            pw_var = "GRIDPULSE_KAFKA_SASL_PASSWORD" + ("_FILE" if settings.kafka_sasl_password_file else "")
+            raise KafkaAccessError(
+                f"the broker at {where} refused the {settings.kafka_sasl_mechanism} credentials of user "
+                f"{settings.kafka_sasl_username!r} (GRIDPULSE_KAFKA_SASL_USERNAME, the password of "
+                f"{pw_var})"
+            ) from None
+        except UnsupportedSaslMechanismError as exc:
+            raise KafkaAccessError(f"the broker at {where}: {exc}") from None
+        except (TimeoutError, OSError, KafkaError) as exc:
+            last = f"{where}: {type(exc).__name__}: {exc}"
+            continue
+        try:
+            metadata = await asyncio.wait_for(conn.send(MetadataRequest([])), timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            last = f"{where}: no metadata: {type(exc).__name__}: {exc}"
+            continue
+        finally:
+            conn.close()
+        return len(metadata.brokers)
+    raise KafkaUnreachableError(
+        f"no broker of GRIDPULSE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} answered ({last}); "
+        f"if one is up, does it speak GRIDPULSE_KAFKA_SECURITY_PROTOCOL={protocol}?"
+    )
+
+
+async def check_broker(settings: Settings, timeout_s: float = 10.0) -> None:
+    """The preflight of every command that talks to Kafka (worker, alerts consumer, dashboard,
+    simulator, ``topics create``): :class:`KafkaAccessError` when the broker refuses this
+    client's settings, at once instead of the clients' endless silent reconnects. A broker that
+    does not answer is only logged: each service keeps its own way of waiting for one."""
+    try:
+        await probe_broker(settings, timeout_s)
+    except KafkaUnreachableError as exc:
+        log.warning("Kafka preflight: %s", exc)
 
 
 def make_producer(settings: Settings, **kw: Any) -> AIOKafkaProducer:
