@@ -224,6 +224,14 @@ class Settings(BaseSettings):
         10_000, ge=0, description="dashboard: /readyz fails while the feed is more records than this behind"
     )
 
+    # --- logs --------------------------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="every process's log lines: text, or json (one JSON object a line: ts, level, "
+        "logger, msg, service, pid, topic/partition/offset where a message is concerned; "
+        "observability.logs)",
+    )
+
     # --- domain ------------------------------------------------------------------------------
     timezone: str = Field("Asia/Shanghai", description="local zone for days and billing months")
 
