@@ -23,6 +23,15 @@ When PostgreSQL is unreachable (refused, gone, shutting down) the batch stays in
 offset is committed, and the store is retried with capped exponential backoff; meanwhile the
 partitions are paused and polled so the consumer keeps its group membership. Nothing is
 skipped: every alert is stored once the database is back.
+
+Operations (issue 15): for its whole lifetime the consumer serves ``/metrics``, ``/livez`` and
+``/readyz`` on ``settings.alerts_ops_bind``:``alerts_ops_port`` (``observability.http``; port 0:
+any free port, logged). Metrics: ``alerts.metrics`` and the shared consuming families (events in
+per topic, lag and committed offset age per partition of ``settings.alerts_group_id``).
+``/readyz``: partitions assigned, PostgreSQL answers ``SELECT 1``, the consumer's Kafka client
+answers a metadata request, and no more than ``alerts_ready_max_lag`` alert messages wait
+(end offsets minus committed, measured every few seconds). ``/livez`` fails once the consume
+loop has ended with an error.
 """
 
 from __future__ import annotations
@@ -41,6 +50,18 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
+from alerts.metrics import (
+    ALERTS_SKIPPED,
+    ALERTS_STORED,
+    KINDS,
+    NOTIFICATIONS,
+    SEVERITIES,
+    STORE_RETRIES,
+    STORE_TRANSACTION_SECONDS,
+    STORE_TRANSACTIONS,
+    PartitionProgress,
+    bounded,
+)
 from alerts.notifier import (
     Notification,
     NotificationDispatcher,
@@ -61,10 +82,13 @@ from alerts.store import (
     upsert_alert,
 )
 from gridpulse.settings import Settings
+from observability.health import Check, Health
+from observability.http import bound_port, serve
+from observability.metrics import EVENTS_IN
 from schemas import topics
 from schemas.codec import describe_validation_error
 from schemas.models import CreditAlert, InspectionAlert, OutageAlert
-from streams.kafka import make_consumer
+from streams.kafka import make_admin, make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +118,8 @@ _MODELS: dict[str, type[BaseModel]] = {
 _RESCAN_S = 30.0  # outbox rows not in flight (a stamp that failed, an overload) are picked up
 _MAX_IN_FLIGHT = 10_000  # beyond this, new outbox rows wait for the rescan
 _DB_BACKOFF_BASE_S = 0.5
+_PROGRESS_S = 2.0  # how often lag and committed offset age are measured
+_PROGRESS_STALE_S = 30.0  # /readyz: a lag measured longer ago than this is not known
 
 
 class MalformedAlert(ValueError):
@@ -169,16 +195,45 @@ class AlertsConsumer:
         self._pool: asyncpg.Pool | None = None
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set once the consumer has joined its group and started
+        self._consumer: AIOKafkaConsumer | None = None
+        self._events_in = {name: EVENTS_IN.labels(topic=name) for name in self.topics}
+        self.progress = PartitionProgress(settings.alerts_group_id)
+        self.health = Health("alerts-consumer")
+        self.health.add_check("assigned", self._check_assigned, timeout_s=1.0)
+        self.health.add_check("postgres", self._check_postgres, timeout_s=3.0, dependency=True)
+        self.health.add_check("kafka", self._check_kafka, timeout_s=5.0, dependency=True)
+        self.health.add_check("caught_up", self._check_caught_up, timeout_s=1.0)
+        self.ops_port: int | None = None  # where /metrics /livez /readyz answer, once running
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         if stop is not None:
             self._stop = stop
+        # first, so that a probe sees why the consumer is not ready (the database away, say)
+        ops = await serve(self.health, self.settings.alerts_ops_bind, self.settings.alerts_ops_port)
+        self.ops_port = bound_port(ops)
+        log.info(
+            "alerts-consumer: /metrics /livez /readyz on http://%s:%d",
+            self.settings.alerts_ops_bind,
+            self.ops_port,
+        )
+        try:
+            await self._run()
+        except Exception as exc:
+            self.health.fail(f"the consume loop ended: {type(exc).__name__}: {exc}"[:300])
+            raise
+        finally:
+            self.progress.clear()
+            await ops.cleanup()
+            await self.health.stop()
+
+    async def _run(self) -> None:
         self._pool = await self._until_db(self._open_pool, "connect to the alert store")
         if self._pool is None:
             return
         consumer: AIOKafkaConsumer | None = None
+        watch: asyncio.Task[None] | None = None
         try:
             await self._until_db(self._migrate, "migrate the alert store")
             if self._stop.is_set():
@@ -192,6 +247,8 @@ class AlertsConsumer:
                 auto_offset_reset="earliest",
             )
             await consumer.start()
+            self._consumer = consumer
+            watch = asyncio.create_task(self._watch_progress(consumer), name="alerts-progress")
             self.ready.set()
             log.info(
                 "alerts-consumer: group %s reading %s", self.settings.alerts_group_id, ", ".join(self.topics)
@@ -208,6 +265,10 @@ class AlertsConsumer:
                     except DB_UNAVAILABLE as exc:
                         log.warning("alerts-consumer: outbox rescan skipped, database unavailable: %r", exc)
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+            self._consumer = None
             if consumer is not None:
                 await consumer.stop()
             await self.dispatcher.close(timeout_s=self.settings.alerts_webhook_timeout_s)
@@ -238,6 +299,7 @@ class AlertsConsumer:
             except DB_UNAVAILABLE as exc:
                 attempt += 1
                 self.counters.db_retries += 1
+                STORE_RETRIES.inc()
                 delay = self._db_delay(attempt)
                 log.warning("alerts-consumer: cannot %s (%r); retry in %.1f s", what, exc, delay)
                 await self._sleep(delay)
@@ -259,12 +321,14 @@ class AlertsConsumer:
         items: list[_Item] = []
         for tp, recs in records.items():
             kind = self.topics[tp.topic]
+            self._events_in[tp.topic].inc(len(recs))
             for rec in recs:
                 self.counters.consumed += 1
                 try:
                     alert: dict[str, Any] | None = decode_alert(kind, rec.value)
                 except MalformedAlert as exc:
                     self.counters.malformed += 1
+                    ALERTS_SKIPPED.labels(topic=tp.topic, error=exc.error).inc()
                     alert = None
                     log.error(
                         "alerts-consumer: skipped malformed alert at %s[%d]@%d (%s): %s",
@@ -289,6 +353,7 @@ class AlertsConsumer:
             except DB_UNAVAILABLE as exc:
                 attempt += 1
                 self.counters.db_retries += 1
+                STORE_RETRIES.inc()
                 delay = self._db_delay(attempt)
                 log.warning(
                     "alerts-consumer: alert store unavailable (%r); %d alerts held, offsets not "
@@ -338,26 +403,45 @@ class AlertsConsumer:
         """Everything decodable in ``items``, in one transaction; the outbox rows it queued."""
         assert self._pool is not None
         notifications: list[Notification] = []
-        stored = rejected = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            for item in items:
-                if item.alert is None:
-                    continue
-                try:
-                    notifications.extend(await self._store_one(conn, item.alert))
-                    stored += 1
-                except ALERT_REJECTED as exc:
-                    rejected += 1
-                    log.error(
-                        "alerts-consumer: alert store refused %s[%d]@%d (alert %s): %r",
-                        item.tp.topic,
-                        item.tp.partition,
-                        item.offset,
-                        item.alert.get("alert_id"),
-                        exc,
-                    )
-        self.counters.stored += stored
-        self.counters.rejected += rejected
+        stored: list[tuple[str, str]] = []  # (kind, severity) of each alert stored
+        rejected: list[str] = []  # the topic of each alert refused
+        t0 = time.perf_counter()
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for item in items:
+                    if item.alert is None:
+                        continue
+                    try:
+                        notifications.extend(await self._store_one(conn, item.alert))
+                        stored.append((str(item.alert.get("kind")), str(item.alert.get("severity"))))
+                    except ALERT_REJECTED as exc:
+                        rejected.append(item.tp.topic)
+                        log.error(
+                            "alerts-consumer: alert store refused %s[%d]@%d (alert %s): %r",
+                            item.tp.topic,
+                            item.tp.partition,
+                            item.offset,
+                            item.alert.get("alert_id"),
+                            exc,
+                        )
+        except BaseException:
+            STORE_TRANSACTIONS.labels(outcome="failed").inc()
+            STORE_TRANSACTION_SECONDS.labels(outcome="failed").observe(time.perf_counter() - t0)
+            raise
+        STORE_TRANSACTIONS.labels(outcome="committed").inc()
+        STORE_TRANSACTION_SECONDS.labels(outcome="committed").observe(time.perf_counter() - t0)
+        for kind, severity in stored:
+            ALERTS_STORED.labels(kind=bounded(kind, KINDS), severity=bounded(severity, SEVERITIES)).inc()
+        for topic in rejected:
+            ALERTS_SKIPPED.labels(topic=topic, error="rejected").inc()
+        for n in notifications:
+            NOTIFICATIONS.labels(
+                outcome="queued",
+                kind=bounded(n.alert.get("kind"), KINDS),
+                severity=bounded(n.severity, SEVERITIES),
+            ).inc()
+        self.counters.stored += len(stored)
+        self.counters.rejected += len(rejected)
         self.counters.notifications += len(notifications)
         return notifications
 
@@ -412,6 +496,82 @@ class AlertsConsumer:
             # stored but not committed: the batch comes again and is stored again, harmlessly
             self.counters.commit_failures += 1
             log.warning("alerts-consumer: offset commit failed (%r); the batch will be redelivered", exc)
+            return
+        now = time.monotonic()
+        for tp, offset in offsets.items():
+            self.progress.committed((tp.topic, tp.partition), offset, now)
+
+    # --- operations: lag, committed offset age, readiness ----------------------------------
+
+    async def _watch_progress(self, consumer: AIOKafkaConsumer) -> None:
+        """Every few seconds: the committed offsets of newly assigned partitions, the ends of
+        all assigned ones (the consumer's own client), lag and committed offset age."""
+        failing = False
+        while True:
+            try:
+                assigned = consumer.assignment()
+                for tp in assigned:
+                    if self.progress.known((tp.topic, tp.partition)):
+                        continue
+                    offset = await asyncio.wait_for(consumer.committed(tp), 10.0)
+                    if offset is None:  # nothing committed yet: the group starts at the beginning
+                        offset = (await asyncio.wait_for(consumer.beginning_offsets([tp]), 10.0))[tp]
+                    if not self.progress.known((tp.topic, tp.partition)):  # no commit meanwhile
+                        self.progress.committed((tp.topic, tp.partition), offset, time.monotonic())
+                ends = await asyncio.wait_for(consumer.end_offsets(list(assigned)), 10.0) if assigned else {}
+                self.progress.observe(
+                    {(tp.topic, tp.partition): o for tp, o in ends.items()},
+                    [(tp.topic, tp.partition) for tp in consumer.assignment()],
+                    time.monotonic(),
+                )
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Kafka away: the lag stays unknown, /readyz says so
+                if not failing:
+                    log.warning("alerts-consumer: lag not measured (%s: %s)", type(exc).__name__, exc)
+                failing = True
+            await asyncio.sleep(_PROGRESS_S)
+
+    async def _check_assigned(self) -> Check:
+        consumer = self._consumer
+        if consumer is None:
+            return Check(False, "not consuming yet (the alert store first)")
+        assigned = consumer.assignment()
+        if not assigned:
+            return Check(False, f"no partition assigned in group {self.settings.alerts_group_id} yet")
+        return Check(True, f"{len(assigned)} partitions")
+
+    async def _check_postgres(self) -> Check:
+        conn = await asyncpg.connect(self.settings.pg_dsn.get_secret_value(), timeout=2.5)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close(timeout=1.0)
+        return Check(True, "SELECT 1 answered")
+
+    async def _check_kafka(self) -> Check:
+        consumer = self._consumer
+        if consumer is not None:
+            await consumer.topics()  # a metadata request on the consumer's own client
+            return Check(True, "metadata answered")
+        admin = make_admin(self.settings)  # not consuming yet: a client of the same settings
+        try:
+            await admin.start()
+            await admin.list_topics()
+        finally:
+            await admin.close()
+        return Check(True, "metadata answered (admin client)")
+
+    async def _check_caught_up(self) -> Check:
+        at = self.progress.measured_at
+        if at is None:
+            return Check(False, "lag not measured yet")
+        age = time.monotonic() - at
+        if age > _PROGRESS_STALE_S:
+            return Check(False, f"lag last measured {age:.0f} s ago")
+        lag, bound = self.progress.total_lag(), self.settings.alerts_ready_max_lag
+        return Check(lag <= bound, f"{lag} alert messages wait (bound {bound})")
 
     # --- notifications -------------------------------------------------------------------
 

@@ -22,12 +22,22 @@ import functools
 import importlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import aiohttp
+
+from alerts.metrics import (
+    KINDS,
+    NOTIFICATION_SECONDS,
+    NOTIFICATIONS,
+    NOTIFICATIONS_IN_FLIGHT,
+    SEVERITIES,
+    bounded,
+)
 
 if TYPE_CHECKING:
     from gridpulse.settings import Settings
@@ -265,6 +275,10 @@ class NotificationDispatcher:
 
     ``submit`` never waits; ``on_done(notification, delivered, attempts, error)`` is awaited
     when a notification is delivered or given up (it stamps the outbox row).
+
+    Metrics (``alerts.metrics``): ``gridpulse_notifications_total{outcome=sent|failed, kind,
+    severity}``, ``gridpulse_notification_seconds{outcome}`` (the notifier's call, its retries
+    included; the wait for a free slot is not) and ``gridpulse_notifications_in_flight``.
     """
 
     def __init__(self, notifier: Notifier, on_done: DoneCallback, *, concurrency: int = 16) -> None:
@@ -286,14 +300,17 @@ class NotificationDispatcher:
         self.counters.submitted += 1
         task = asyncio.create_task(self._run(notification), name=f"notify-{notification.id}")
         self._tasks[notification.id] = task
+        NOTIFICATIONS_IN_FLIGHT.inc()
         task.add_done_callback(functools.partial(self._forget, notification.id))
         return True
 
     def _forget(self, notification_id: int, _task: asyncio.Task[None]) -> None:
-        self._tasks.pop(notification_id, None)
+        if self._tasks.pop(notification_id, None) is not None:
+            NOTIFICATIONS_IN_FLIGHT.dec()
 
     async def _run(self, notification: Notification) -> None:
         async with self._slots:
+            t0 = time.perf_counter()
             try:
                 await self.notifier.notify(notification)
             except asyncio.CancelledError:
@@ -313,6 +330,13 @@ class NotificationDispatcher:
             else:
                 self.counters.delivered += 1
                 delivered, attempts, error = True, 1, None
+            outcome = "sent" if delivered else "failed"
+            NOTIFICATION_SECONDS.labels(outcome=outcome).observe(time.perf_counter() - t0)
+            NOTIFICATIONS.labels(
+                outcome=outcome,
+                kind=bounded(notification.alert.get("kind"), KINDS),
+                severity=bounded(notification.severity, SEVERITIES),
+            ).inc()
         try:
             await self._on_done(notification, delivered, attempts, error)
         except Exception:
