@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -24,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from gridpulse.settings import Settings, get_settings
+from observability.logs import LogFormat, configure
 
 
-def make_worker(app: Any, loglevel: str, logfile: str | None) -> Any:
-    """faust's Worker for ``app``, without its start-up spinner.
+def make_worker(app: Any, loglevel: str, logfile: str | None, log_format: LogFormat = "text") -> Any:
+    """faust's Worker for ``app``, without its start-up spinner, logging in ``log_format``
+    (json: observability.logs; faust's Worker replaces the root logger's handlers at its start).
 
     With a log level of warning or above faust keeps the spinner, and to spin it on every log
     record it sets the root logger to DEBUG (faust/worker.py, _setup_spinner_handler): every
@@ -36,7 +37,10 @@ def make_worker(app: Any, loglevel: str, logfile: str | None) -> Any:
     """
     from faust import Worker
 
-    worker = Worker(app, loglevel=loglevel, logfile=logfile, quiet=True)
+    from observability.logs import worker_logging_config
+
+    logging_config = worker_logging_config(log_format, loglevel, logfile)
+    worker = Worker(app, loglevel=loglevel, logfile=logfile, quiet=True, logging_config=logging_config)
     worker.spinner = None
     return worker
 
@@ -62,7 +66,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         return 1
     app = create_worker(settings).app
     tune_gc(settings.gc_gen0_threshold)
-    worker = make_worker(app, args.loglevel, args.logfile)
+    worker = make_worker(app, args.loglevel, args.logfile, settings.log_format)
     worker.execute_from_commandline()  # blocks; exits the process on SIGTERM/SIGINT
     return 0
 
@@ -168,6 +172,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
     from dashboard.app import create_app
     from dashboard.auth import UsersError
+    from observability.logs import logging_config
 
     settings = get_settings()
     try:
@@ -183,7 +188,20 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         )
     host = args.host or settings.dashboard_host
     port = settings.dashboard_port if args.port is None else args.port
-    uvicorn.run(app, host=host, port=port, log_level=args.loglevel, access_log=args.access_log)
+    # uvicorn's own config writes text lines on its own handlers; json: the root logger's
+    log_config = (
+        logging_config(settings.log_format, "dashboard", args.loglevel)
+        if settings.log_format == "json"
+        else uvicorn.config.LOGGING_CONFIG
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=args.loglevel,
+        access_log=args.access_log,
+        log_config=log_config,
+    )
     return 0
 
 
@@ -376,10 +394,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_format() -> LogFormat:
+    from pydantic import ValidationError
+
+    try:
+        return get_settings().log_format
+    except ValidationError:  # the command itself reports the bad settings, in text
+        return "text"
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # client chatter, not our news
     args = build_parser().parse_args(argv)
+    # every subcommand's lines in the settings' log_format, service = the subcommand (the worker's
+    # faust Worker sets them up again at its start, the dashboard's uvicorn too; same format)
+    configure(_log_format(), args.command)
     return int(args.func(args) or 0)
 
 

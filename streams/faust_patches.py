@@ -542,6 +542,7 @@ class OffsetGuard:
                     tp.partition,
                     at,
                     faust_offset,
+                    extra={"topic": tp.topic, "partition": tp.partition, "offset": at},
                 )
         committed = self.consumer._committed_offset[tp] if self.consumer is not None else None
         return at if committed is None or at > committed else None
@@ -659,7 +660,12 @@ class OffsetGuard:
         except Exception as exc:  # revoked meanwhile (the rebalance seeks it) or a broker error
             self.counters["offsets_refetch_failed"] += 1
             log.warning(
-                "offset guard: %s[%d] seek back to %d failed: %r", tp.topic, tp.partition, offset, exc
+                "offset guard: %s[%d] seek back to %d failed: %r",
+                tp.topic,
+                tp.partition,
+                offset,
+                exc,
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": offset},
             )
             return
         consumer._read_offset[tp] = offset  # faust delivers from here again
@@ -677,6 +683,7 @@ class OffsetGuard:
             offset,
             why,
             consumer._committed_offset.get(tp),
+            extra={"topic": tp.topic, "partition": tp.partition, "offset": offset},
         )
 
     async def _proving(
@@ -721,4 +728,5 @@ class OffsetGuard:
             tp.partition,
             proof.offset,
             offset - 1,
+            extra={"topic": tp.topic, "partition": tp.partition, "offset": proof.offset},
         )
