@@ -106,20 +106,32 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {what}"[:1000]
 
 
-def log_failure(what: str, exc: BaseException) -> None:
+def message_fields(event: faust.EventT) -> dict[str, Any]:
+    """Where a message is, as a log record's ``extra`` (fields of a JSON log line:
+    observability.logs)."""
+    msg = event.message
+    return {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+
+
+def log_failure(what: str, exc: BaseException, extra: dict[str, Any] | None = None) -> None:
     """Log an exception with its traceback's frames, not exc_info: the last line of a formatted
     exception repeats its message, which :func:`describe` has already made safe to log."""
     frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("%s: %s\n%s", what, describe(exc), frames)
+    log.error("%s: %s\n%s", what, describe(exc), frames, extra=extra)
 
 
-def fatal(where: str, exc: BaseException) -> NoReturn:
+def fatal(where: str, exc: BaseException, extra: dict[str, Any] | None = None) -> NoReturn:
     """Exit the worker at once, without acking or committing anything more.
 
     Used where an agent cannot go on without skipping messages. Nothing after the last commit
     is lost: a restarted worker reads on from there (the recovery the SIGKILL scenarios check).
     """
-    log.critical("fatal: %s: %s; the worker exits now and resumes from its last commit", where, describe(exc))
+    log.critical(
+        "fatal: %s: %s; the worker exits now and resumes from its last commit",
+        where,
+        describe(exc),
+        extra=extra,
+    )
     logging.shutdown()
     os._exit(FATAL_EXIT_CODE)
 
@@ -315,13 +327,20 @@ class Runtime:
         try:
             await process()
         except ENVIRONMENT_ERRORS as exc:
-            fatal(f"{topic} partition {event.message.partition} offset {event.message.offset}", exc)
+            fatal(
+                f"{topic} partition {event.message.partition} offset {event.message.offset}",
+                exc,
+                message_fields(event),
+            )
         except Exception as exc:
             await self.processing_failed(topic, [event], exc)
 
     async def processing_failed(self, topic: str, events: Iterable[faust.EventT], exc: BaseException) -> None:
         """Dead-letter messages whose processing raised (a defect, not bad input)."""
-        log_failure(f"{topic}: processing failed, to the DLQ", exc)
+        events = list(events)
+        # one message: its place; a batch: each message's dead-letter line has its own
+        where = message_fields(events[0]) if len(events) == 1 else {"messages": len(events)}
+        log_failure(f"{topic}: processing failed, to the DLQ", exc, where)
         for event in events:
             self.counters["processing_failed"] += 1
             await self.dead_letter(topic, event, "processing_failed", describe(exc))
@@ -345,6 +364,15 @@ class Runtime:
             interval_index,
         )
         self.dead_letters.add(topic, kind)
+        # the kind and the place only: the detail may quote the input (it is in the DLQ record)
+        log.warning(
+            "dead letter: %s[%d] offset %d to the DLQ (%s)",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            kind,
+            extra={**message_fields(event), "error": kind, "interval_index": interval_index},
+        )
         await self.topics.dlq[topic].send(key=msg.key, value=record)
 
     async def decode_input(
