@@ -9,7 +9,8 @@
 #                                  IP:127.0.0.1, DNS:localhost and DNS:kafka (docker-compose);
 #                                  the key is PKCS#8, unencrypted (the broker reads it as a PEM
 #                                  keystore; the file is 0600)
-#   DIR/broker-keystore.pem        broker.key + broker.crt + ca.crt, Kafka's PEM keystore
+#   DIR/broker-keystore.pem        broker.key + broker.crt, Kafka's PEM keystore (the chain without
+#                                  the CA: a client must have it from its own CA file)
 #   DIR/other-ca.crt, other-ca.key a second CA that signed nothing the broker has: a client
 #                                  trusting only it must be refused (the untrusted-CA test)
 #
@@ -76,7 +77,7 @@ if ! broker_cert_ok; then
         fail "could not sign the broker's certificate"
     chmod 644 "$DIR/broker.crt.tmp"
     mv "$DIR/broker.crt.tmp" "$DIR/broker.crt"
-    cat "$DIR/broker.key" "$DIR/broker.crt" "$DIR/ca.crt" >"$DIR/broker-keystore.pem.tmp"
+    cat "$DIR/broker.key" "$DIR/broker.crt" >"$DIR/broker-keystore.pem.tmp"
     chmod 600 "$DIR/broker-keystore.pem.tmp"
     mv "$DIR/broker-keystore.pem.tmp" "$DIR/broker-keystore.pem"
     rm -f "$DIR/broker.csr" "$DIR/broker.ext"

@@ -12,6 +12,11 @@
 # Ports: GRIDPULSE_KAFKA_PORT (9092), GRIDPULSE_KAFKA_CONTROLLER_PORT (9093),
 #        GRIDPULSE_REDIS_PORT (6379), GRIDPULSE_PG_PORT (5432).
 # A second stack beside the first: another GRIDPULSE_RUN_DIR (.run) and other ports.
+# Secured: GRIDPULSE_STACK_SECURE=1 at a run dir's first `up` (it stays secured until wiped):
+#        Kafka's client listener SASL_SSL with SCRAM-SHA-512 (users admin, the broker's own, and
+#        gridpulse, the apps'), certificates by scripts/make_certs.sh in $RUN_DIR/tls; PostgreSQL
+#        with scram-sha-256 passwords, no trust; passwords generated into $RUN_DIR/secrets (0600,
+#        never printed); the clients' settings in $RUN_DIR/secure.env (`up` prints its path).
 # Needs `scripts/bootstrap.sh` (make setup) to have run: Kafka jars, .venv, redis, postgres.
 set -euo pipefail
 umask 022
@@ -28,6 +33,15 @@ REDIS_DIR=$RUN_DIR/redis
 PG_LINK=$RUN_DIR/postgres
 KAFKA_LIBS=$ROOT/infra/kafka/libs
 VENV_PY=$ROOT/.venv/bin/python
+SECRETS_DIR=$RUN_DIR/secrets
+TLS_DIR=$RUN_DIR/tls
+SECURE_ENV=$RUN_DIR/secure.env
+# a run dir once set up secured stays so (its Kafka storage holds the SCRAM users, its PostgreSQL
+# wants passwords) until wiped
+SECURE=0
+if [[ ${GRIDPULSE_STACK_SECURE:-0} == 1 || -d $SECRETS_DIR ]]; then SECURE=1; fi
+KAFKA_FORMAT_ARGS=()
+PG_INITDB_AUTH=(--auth=trust)
 
 KAFKA_PORT=${GRIDPULSE_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${GRIDPULSE_KAFKA_CONTROLLER_PORT:-9093}
@@ -137,7 +151,7 @@ kafka_pid() {
 # *_port: the port the component was configured with; nothing (and success) before its first
 # start or after a wipe, so that `status` works on a fresh clone
 kafka_port() {
-    sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$(kafka_props)" 2>/dev/null || true
+    sed -n 's/^listeners=[A-Z_]*:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$(kafka_props)" 2>/dev/null || true
 }
 
 kafka_java() { # java args... with the broker's classpath
@@ -161,6 +175,7 @@ kafka_start() {
         -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
         -e "s|@DATA_DIR@|$KAFKA_DIR/data|g" \
         "$ROOT/infra/kafka/server.properties.template" >"$(kafka_props)"
+    if ((SECURE)); then kafka_secure_props; fi
 
     if [[ ! -s $KAFKA_DIR/cluster.id ]]; then
         kafka_java kafka.tools.StorageTool random-uuid >"$KAFKA_DIR/cluster.id.tmp" 2>"$KAFKA_DIR/logs/format.log" ||
@@ -170,7 +185,7 @@ kafka_start() {
     if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
         # formatted once; --ignore-formatted keeps a re-run harmless anyway
         kafka_java kafka.tools.StorageTool format -t "$(tr -d '[:space:]' <"$KAFKA_DIR/cluster.id")" \
-            -c "$(kafka_props)" --ignore-formatted >"$KAFKA_DIR/logs/format.log" 2>&1 ||
+            -c "$(kafka_props)" --ignore-formatted "${KAFKA_FORMAT_ARGS[@]}" >"$KAFKA_DIR/logs/format.log" 2>&1 ||
             { show_log "$KAFKA_DIR/logs/format.log"; die "kafka: formatting the storage in $KAFKA_DIR/data failed"; }
     fi
 
@@ -186,11 +201,20 @@ kafka_start() {
     KAFKA_STARTED=1
 }
 
+# scripts/wait_kafka.py as a client of this stack: the plain listener, or secure.env's settings
+kafka_waiter() {
+    if ((SECURE)); then
+        (set -a && . "$SECURE_ENV" && set +a && exec "$VENV_PY" "$ROOT/scripts/wait_kafka.py" "$@")
+    else
+        "$VENV_PY" "$ROOT/scripts/wait_kafka.py" --plaintext "$@"
+    fi
+}
+
 kafka_wait() {
     [[ ${KAFKA_STARTED:-0} == 1 ]] || return 0
     local pid
     pid=$(read_pid "$KAFKA_DIR/kafka.pid")
-    if ! "$VENV_PY" "$ROOT/scripts/wait_kafka.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
+    if ! kafka_waiter --bootstrap "127.0.0.1:$KAFKA_PORT" \
         --timeout "$KAFKA_START_TIMEOUT" --pid "$pid"; then
         show_log "$KAFKA_DIR/logs/server.log" 40
         show_log "$KAFKA_DIR/logs/kafka.out" 15
@@ -212,7 +236,7 @@ kafka_stop() {
     rm -f "$KAFKA_DIR/kafka.pid"
 }
 
-kafka_answers() { [[ -x $VENV_PY ]] && "$VENV_PY" "$ROOT/scripts/wait_kafka.py" --quiet \
+kafka_answers() { [[ -x $VENV_PY ]] && kafka_waiter --quiet \
     --bootstrap "127.0.0.1:$1" --timeout 5; }
 
 # ------------------------------------------------------------------------------------ redis
@@ -340,9 +364,11 @@ pg_start() {
     mkdir -p "$PG_DIR/logs"
     ((EUID == 0)) && chown postgres: "$PG_DIR" "$PG_DIR/logs"
     if [[ ! -s $PG_DIR/data/PG_VERSION ]]; then
-        as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C \
+        if ((SECURE)); then pg_secure_initdb_auth; fi
+        as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres "${PG_INITDB_AUTH[@]}" -E UTF8 --locale=C \
             >"$PG_DIR/logs/initdb.log" 2>&1 ||
-            { show_log "$PG_DIR/logs/initdb.log"; die "postgres: initdb into $PG_DIR/data failed"; }
+            { rm -f "$PG_DIR/initdb.pw"; show_log "$PG_DIR/logs/initdb.log"; die "postgres: initdb into $PG_DIR/data failed"; }
+        rm -f "$PG_DIR/initdb.pw"
         printf "\ninclude_if_exists = 'gridpulse.conf'\n" >>"$PG_DIR/data/postgresql.conf"
     fi
     sed -e "s|@PG_PORT@|$PG_PORT|g" -e "s|@PG_DIR@|$PG_DIR|g" \
@@ -368,6 +394,7 @@ pg_start() {
                   END IF;
                 END \$\$;" ||
         die "postgres: could not create role gridpulse"
+    if ((SECURE)); then pg_secure_role; fi
     if [[ -z $(pg_psql -c "SELECT 1 FROM pg_database WHERE datname = 'gridpulse'") ]]; then
         pg_psql -c "CREATE DATABASE gridpulse OWNER gridpulse" || die "postgres: could not create database gridpulse"
     fi
@@ -438,9 +465,115 @@ has() { # component list...
     return 1
 }
 
+# ------------------------------------------------------------------------------------ secured stack
+
+# generated passwords (URL-safe, no quoting needed anywhere), certificates, the clients' env file;
+# refuses a run dir whose Kafka or PostgreSQL was set up plain (no SCRAM users, trust)
+secure_setup() { # components...
+    [[ $RUN_DIR != *[[:space:]]* ]] || die "a secured stack's GRIDPULSE_RUN_DIR must not contain spaces: $RUN_DIR"
+    command -v python3 >/dev/null || die "python3 not found"
+    if has kafka "$@" && [[ -f $KAFKA_DIR/data/meta.properties && ! -s $SECRETS_DIR/kafka-admin.password ]]; then
+        die "kafka: $KAFKA_DIR/data was formatted without SCRAM users (a plain stack): \`scripts/stack.sh wipe kafka\` or another GRIDPULSE_RUN_DIR"
+    fi
+    if has postgres "$@"; then
+        pg_dir
+        if [[ -s $PG_DIR/data/PG_VERSION && ! -s $SECRETS_DIR/pg-postgres.password ]]; then
+            die "postgres: $PG_DIR/data was initialised with trust (a plain stack): \`scripts/stack.sh wipe postgres\` or another GRIDPULSE_RUN_DIR"
+        fi
+    fi
+    mkdir -p "$SECRETS_DIR"
+    chmod 700 "$SECRETS_DIR"
+    local name
+    for name in kafka-admin kafka-gridpulse pg-postgres pg-gridpulse; do
+        [[ -s $SECRETS_DIR/$name.password ]] && continue
+        (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$SECRETS_DIR/$name.password.tmp") ||
+            die "could not generate a password into $SECRETS_DIR"
+        mv "$SECRETS_DIR/$name.password.tmp" "$SECRETS_DIR/$name.password"
+    done
+    "$ROOT/scripts/make_certs.sh" "$TLS_DIR" || die "could not make the certificates in $TLS_DIR"
+    # psql (pg_psql) signs in as postgres with its password from a pgpass file
+    (umask 077 && printf '*:*:*:postgres:%s\n' "$(<"$SECRETS_DIR/pg-postgres.password")" >"$SECRETS_DIR/pgpass")
+    export PGPASSFILE=$SECRETS_DIR/pgpass
+    # the SCRAM users go into the metadata log at format time, salted: no password on a command line
+    KAFKA_FORMAT_ARGS=(--add-scram "$(scram_sha512_credential admin)" --add-scram "$(scram_sha512_credential gridpulse)")
+    (umask 022 && cat >"$SECURE_ENV.tmp" <<EOF
+# gridpulse's settings for the secured local stack of $RUN_DIR (scripts/stack.sh); no secrets in here
+GRIDPULSE_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+GRIDPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+GRIDPULSE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+GRIDPULSE_KAFKA_SASL_USERNAME=gridpulse
+GRIDPULSE_KAFKA_SASL_PASSWORD_FILE=$SECRETS_DIR/kafka-gridpulse.password
+GRIDPULSE_KAFKA_SSL_CAFILE=$TLS_DIR/ca.crt
+GRIDPULSE_PG_DSN=postgresql://gridpulse@127.0.0.1:$PG_PORT/gridpulse
+GRIDPULSE_PG_PASSWORD_FILE=$SECRETS_DIR/pg-gridpulse.password
+GRIDPULSE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+EOF
+    ) && mv "$SECURE_ENV.tmp" "$SECURE_ENV" || die "could not write $SECURE_ENV"
+}
+
+# StorageTool's --add-scram value for a user: SCRAM-SHA-512, salted here from its password file
+scram_sha512_credential() { # user
+    python3 - "$1" "$SECRETS_DIR/kafka-$1.password" <<'PY'
+import base64, hashlib, os, sys
+user, path = sys.argv[1:3]
+password = open(path, encoding="utf-8").readline().rstrip("\n").encode()
+salt, iterations = os.urandom(24), 8192
+salted = hashlib.pbkdf2_hmac("sha512", password, salt, iterations)
+b64 = lambda b: base64.b64encode(b).decode()
+print(f'SCRAM-SHA-512=[name={user},iterations={iterations},salt="{b64(salt)}",saltedpassword="{b64(salted)}"]')
+PY
+}
+
+# the secured broker's properties: the listener lines replaced by the secure template's, the
+# admin user's JAAS line (its password) appended; the file 0600
+kafka_secure_props() {
+    local props tmp
+    props=$(kafka_props)
+    tmp=$props.tmp
+    (
+        umask 077
+        grep -v -E '^(listeners|advertised\.listeners|inter\.broker\.listener\.name|listener\.security\.protocol\.map)=' \
+            "$props" >"$tmp"
+        sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+            -e "s|@TLS_DIR@|$TLS_DIR|g" "$ROOT/infra/kafka/server-secure.properties.template" >>"$tmp"
+        printf 'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=%s username="admin" password="%s";\n' \
+            org.apache.kafka.common.security.scram.ScramLoginModule\ required \
+            "$(<"$SECRETS_DIR/kafka-admin.password")" >>"$tmp"
+    ) || die "kafka: could not write the secured broker's properties"
+    mv "$tmp" "$props"
+}
+
+# initdb with scram-sha-256 for every connection (no trust) and postgres's password, from a copy
+# the postgres user can read (removed after initdb)
+pg_secure_initdb_auth() {
+    install -m 600 "$SECRETS_DIR/pg-postgres.password" "$PG_DIR/initdb.pw"
+    ((EUID == 0)) && chown postgres: "$PG_DIR/initdb.pw"
+    PG_INITDB_AUTH=(--auth=scram-sha-256 "--pwfile=$PG_DIR/initdb.pw")
+}
+
+# gridpulse's role: its password as a SCRAM-SHA-256 verifier computed here (the password itself
+# never reaches the server or a command line); no superuser in the secured stack
+pg_secure_role() {
+    local verifier
+    verifier=$(python3 - "$SECRETS_DIR/pg-gridpulse.password" <<'PY'
+import base64, hashlib, hmac, os, sys
+password = open(sys.argv[1], encoding="utf-8").readline().rstrip("\n").encode()
+salt, iterations = os.urandom(16), 4096
+salted = hashlib.pbkdf2_hmac("sha256", password, salt, iterations)
+stored = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+server = hmac.new(salted, b"Server Key", "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print(f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored)}:{b64(server)}")
+PY
+    ) || die "postgres: could not compute gridpulse's password verifier"
+    printf "ALTER ROLE gridpulse NOSUPERUSER CREATEDB PASSWORD '%s';\n" "$verifier" | pg_psql ||
+        die "postgres: could not set gridpulse's password"
+}
+
 cmd_up() {
     lock
     check_ports "$@"
+    if ((SECURE)); then secure_setup "$@"; fi
     # Kafka boots slowest: launch it first, start the others meanwhile, then wait for it
     if has kafka "$@"; then kafka_start; fi
     if has redis "$@"; then redis_start; fi
@@ -450,7 +583,8 @@ cmd_up() {
     [[ $KAFKA_PORT != 9092 ]] && has kafka "$@" && hint+=("GRIDPULSE_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT")
     [[ $REDIS_PORT != 6379 ]] && has redis "$@" && hint+=("GRIDPULSE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0")
     [[ $PG_PORT != 5432 ]] && has postgres "$@" && hint+=("GRIDPULSE_PG_DSN=postgresql://gridpulse@127.0.0.1:$PG_PORT/gridpulse")
-    if ((${#hint[@]})); then say "non-default ports: export ${hint[*]}"; fi
+    if ((${#hint[@]})) && ((!SECURE)); then say "non-default ports: export ${hint[*]}"; fi
+    if ((SECURE)); then say "secured stack: the clients' settings are in $SECURE_ENV (no secrets in it)"; fi
     return 0
 }
 

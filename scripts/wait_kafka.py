@@ -1,9 +1,14 @@
 """Wait until a Kafka broker answers metadata requests (used by scripts/stack.sh).
 
-    .venv/bin/python scripts/wait_kafka.py --bootstrap 127.0.0.1:9092 --timeout 90 [--pid N]
+    .venv/bin/python scripts/wait_kafka.py --bootstrap 127.0.0.1:9092 --timeout 90 [--pid N] [--plaintext]
 
-Exit 0 once a metadata response lists at least one broker; exit 1 on timeout, or at once when
-the broker process given by ``--pid`` has died (no point waiting 90 s for a corpse).
+It connects the way every gridpulse client does: the GRIDPULSE_KAFKA_* security settings of
+the environment (SASL_SSL, SCRAM user, password file, CA file; gridpulse.settings), unless
+``--plaintext`` (the plain local stack's listener); ``--bootstrap`` replaces
+GRIDPULSE_KAFKA_BOOTSTRAP. Exit 0 once a metadata response lists at least one broker; exit 1 on
+timeout, at once when the broker process given by ``--pid`` has died (no point waiting 90 s for
+a corpse), and at once when the broker refuses the client (wrong password, untrusted
+certificate: streams.kafka.KafkaAccessError, said on stderr).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import os
 import sys
 import time
 
-from aiokafka.client import AIOKafkaClient
+from gridpulse.settings import Settings
+from streams.kafka import KafkaAccessError, probe_broker
 
 
 def _alive(pid: int | None) -> bool:
@@ -30,23 +36,20 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-async def _metadata_once(bootstrap: str, request_timeout_s: float) -> int:
-    """Number of brokers in one metadata response; raises when the broker does not answer."""
-    client = AIOKafkaClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=int(request_timeout_s * 1000),
-        client_id="gridpulse-wait-kafka",
-    )
-    try:
-        await asyncio.wait_for(client.bootstrap(), request_timeout_s)
-        cluster = await asyncio.wait_for(client.fetch_all_metadata(), request_timeout_s)
-        return len(cluster.brokers())
-    finally:
-        await client.close()
+def client_settings(bootstrap: str | None, plaintext: bool) -> Settings:
+    """The settings the waiter connects with: the environment's (what the apps use), the
+    bootstrap replaced when given, every security setting dropped for ``plaintext``."""
+    update: dict[str, object] = {}
+    if bootstrap:
+        update["kafka_bootstrap"] = bootstrap
+    if plaintext:
+        update |= {"kafka_security_protocol": "PLAINTEXT", "kafka_sasl_mechanism": None}
+    return Settings().model_copy(update=update)
 
 
-async def wait(bootstrap: str, timeout_s: float, pid: int | None) -> str | None:
-    """None when the broker answered in time, else why not."""
+async def wait(settings: Settings, timeout_s: float, pid: int | None) -> str | None:
+    """None when the broker answered in time, else why not (KafkaAccessError: at once)."""
+    bootstrap = settings.kafka_bootstrap
     deadline = time.monotonic() + timeout_s
     last_error = "no attempt made"
     while True:
@@ -56,8 +59,10 @@ async def wait(bootstrap: str, timeout_s: float, pid: int | None) -> str | None:
         if remaining <= 0:
             return f"no metadata from {bootstrap} within {timeout_s:g} s (last error: {last_error})"
         try:
-            brokers = await _metadata_once(bootstrap, min(5.0, max(remaining, 0.5)))
-        except Exception as exc:  # any failure just means "not yet"; reported on timeout
+            brokers = await probe_broker(settings, min(5.0, max(remaining, 0.5)))
+        except KafkaAccessError as exc:  # refused: waiting does not help
+            return f"{bootstrap} refused the client: {exc}"
+        except Exception as exc:  # any other failure just means "not yet"; reported on timeout
             last_error = f"{type(exc).__name__}: {exc}"
         else:
             if brokers > 0:
@@ -68,14 +73,17 @@ async def wait(bootstrap: str, timeout_s: float, pid: int | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--bootstrap", default=None, help="host:port (default GRIDPULSE_KAFKA_BOOTSTRAP)")
+    parser.add_argument(
+        "--plaintext", action="store_true", help="ignore the security settings: a PLAINTEXT listener"
+    )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds")
     parser.add_argument("--pid", type=int, default=None, help="give up early when this pid is gone")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     # aiokafka logs every refused connection at ERROR while the broker is still starting
     logging.basicConfig(level=logging.CRITICAL)
-    problem = asyncio.run(wait(args.bootstrap, args.timeout, args.pid))
+    problem = asyncio.run(wait(client_settings(args.bootstrap, args.plaintext), args.timeout, args.pid))
     if problem is not None:
         if not args.quiet:
             print(f"wait_kafka: {problem}", file=sys.stderr)
