@@ -20,6 +20,8 @@ import os
 import sys
 import time
 
+from pydantic import ValidationError
+
 from gridpulse.settings import Settings
 from streams.kafka import KafkaAccessError, probe_broker
 
@@ -38,13 +40,12 @@ def _alive(pid: int | None) -> bool:
 
 def client_settings(bootstrap: str | None, plaintext: bool) -> Settings:
     """The settings the waiter connects with: the environment's (what the apps use), the
-    bootstrap replaced when given, every security setting dropped for ``plaintext``."""
-    update: dict[str, object] = {}
-    if bootstrap:
-        update["kafka_bootstrap"] = bootstrap
+    bootstrap replaced when given; for ``plaintext`` none of the environment (defaults only:
+    the plain stack's listener wants nothing)."""
     if plaintext:
-        update |= {"kafka_security_protocol": "PLAINTEXT", "kafka_sasl_mechanism": None}
-    return Settings().model_copy(update=update)
+        return Settings.model_construct(kafka_bootstrap=bootstrap or "127.0.0.1:9092")
+    settings = Settings()
+    return settings.model_copy(update={"kafka_bootstrap": bootstrap}) if bootstrap else settings
 
 
 async def wait(settings: Settings, timeout_s: float, pid: int | None) -> str | None:
@@ -83,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # aiokafka logs every refused connection at ERROR while the broker is still starting
     logging.basicConfig(level=logging.CRITICAL)
-    problem = asyncio.run(wait(client_settings(args.bootstrap, args.plaintext), args.timeout, args.pid))
+    try:
+        settings = client_settings(args.bootstrap, args.plaintext)
+    except ValidationError as exc:
+        print(f"wait_kafka: the GRIDPULSE_* settings are invalid: {exc}", file=sys.stderr)
+        return 1
+    problem = asyncio.run(wait(settings, args.timeout, args.pid))
     if problem is not None:
         if not args.quiet:
             print(f"wait_kafka: {problem}", file=sys.stderr)
