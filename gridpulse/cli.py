@@ -45,6 +45,22 @@ def make_worker(app: Any, loglevel: str, logfile: str | None, log_format: LogFor
     return worker
 
 
+def kafka_preflight(command: str, settings: Settings) -> int | None:
+    """streams.kafka.check_broker before a command's Kafka clients start: None when the broker
+    took this client (or did not answer: each service waits its own way), else the exit status
+    after one clear line on stderr (refused credentials, an untrusted certificate, an unreadable
+    secret file; never a password)."""
+    from gridpulse.settings import SecretFileError
+    from streams.kafka import EXIT_KAFKA_ACCESS, KafkaAccessError, check_broker
+
+    try:
+        asyncio.run(check_broker(settings))
+    except (KafkaAccessError, SecretFileError) as exc:
+        print(f"gridpulse {command}: Kafka refused this client: {exc}", file=sys.stderr)
+        return EXIT_KAFKA_ACCESS
+    return None
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     import mode.loop
 
@@ -56,6 +72,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if args.loop != "asyncio":
         mode.loop.use(args.loop)
     settings = get_settings()
+    if (refused := kafka_preflight("worker", settings)) is not None:
+        return refused
     # the stage's repartition topic before the consumer subscribes (streams.kafka.create_internal_topics)
     from streams.kafka import TopicAdminError, create_internal_topics
 
@@ -75,6 +93,8 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     from streams.kafka import TopicAdminError, create_contract_topics
 
     settings = get_settings()
+    if (refused := kafka_preflight("topics", settings)) is not None:
+        return refused
     try:
         outcome = asyncio.run(create_contract_topics(settings, args.partitions))
     except TopicAdminError as exc:
@@ -93,6 +113,8 @@ def _cmd_history_load(args: argparse.Namespace) -> int:
     except (HistoryFileError, OSError) as exc:
         print(f"gridpulse history: {exc}", file=sys.stderr)
         return 1
+    if (refused := kafka_preflight("history", get_settings())) is not None:
+        return refused
     n = asyncio.run(publish_history(get_settings(), rows))
     print(f"published {n} customer-months to consumption.history")
     return 0
@@ -129,6 +151,9 @@ def _cmd_alerts_consumer(args: argparse.Namespace) -> int:
 
     from alerts.consumer import AlertsConsumer
 
+    if (refused := kafka_preflight("alerts-consumer", get_settings())) is not None:
+        return refused
+
     async def run() -> None:
         consumer = AlertsConsumer(get_settings())
         loop = asyncio.get_running_loop()
@@ -146,7 +171,7 @@ def _cmd_alerts_ack(args: argparse.Namespace) -> int:
     from alerts.store import acknowledge, migrate
 
     async def ack() -> bool:
-        conn = await asyncpg.connect(get_settings().pg_dsn.get_secret_value())
+        conn = await asyncpg.connect(get_settings().pg_connect_dsn())
         try:
             await migrate(conn)
             return await acknowledge(conn, args.alert_id, args.manager)
@@ -175,6 +200,8 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from observability.logs import logging_config
 
     settings = get_settings()
+    if (refused := kafka_preflight("dashboard", settings)) is not None:
+        return refused
     try:
         app = create_app(settings)
     except UsersError as exc:
@@ -249,7 +276,7 @@ def _cmd_alerts_list(args: argparse.Namespace) -> int:
     from alerts.store import list_alerts, migrate
 
     async def fetch() -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(get_settings().pg_dsn.get_secret_value())
+        conn = await asyncpg.connect(get_settings().pg_connect_dsn())
         try:
             await migrate(conn)
             rows = await list_alerts(
@@ -412,7 +439,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def settings_summary(s: Settings) -> str:
-    return f"kafka={s.kafka_bootstrap} redis={s.redis_url} tz={s.timezone} partitions={s.topic_partitions}"
+    """One line of settings for logs: no secret (passwords in URLs masked, files by path only)."""
+    sasl = f"/{s.kafka_sasl_mechanism} user={s.kafka_sasl_username!r}" if s.kafka_sasl_mechanism else ""
+    return (
+        f"kafka={s.kafka_bootstrap} kafka_security={s.kafka_security_protocol}{sasl}"
+        f" redis={s.redis_url_display()} pg={s.pg_dsn_display()} tz={s.timezone}"
+        f" partitions={s.topic_partitions}"
+    )
 
 
 if __name__ == "__main__":
