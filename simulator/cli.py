@@ -97,10 +97,17 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
+    from gridpulse.cli import kafka_preflight
+    from gridpulse.settings import get_settings
     from simulator.area_run import run_area_simulation
     from simulator.replay import ReplayDataMissing
     from simulator.run import run_simulation
 
+    # the broker's answer to these credentials first: refused, one clear line and exit 78 (the
+    # producer alone would retry its connection without a word)
+    settings = get_settings().model_copy(update={"kafka_bootstrap": args.bootstrap})
+    if (refused := kafka_preflight("simulate", settings)) is not None:
+        return refused
     try:
         if getattr(args, "areas", False):
             summary = asyncio.run(run_area_simulation(options_from_args(args)))
