@@ -280,7 +280,7 @@ class AlertsConsumer:
 
     async def _open_pool(self) -> asyncpg.Pool:
         return await asyncpg.create_pool(
-            self.settings.pg_dsn.get_secret_value(), min_size=1, max_size=4, command_timeout=30
+            self.settings.pg_connect_dsn(), min_size=1, max_size=4, command_timeout=30
         )
 
     async def _migrate(self) -> None:
@@ -543,7 +543,7 @@ class AlertsConsumer:
         return Check(True, f"{len(assigned)} partitions")
 
     async def _check_postgres(self) -> Check:
-        conn = await asyncpg.connect(self.settings.pg_dsn.get_secret_value(), timeout=2.5)
+        conn = await asyncpg.connect(self.settings.pg_connect_dsn(), timeout=2.5)
         try:
             await conn.fetchval("SELECT 1")
         finally:
