@@ -274,7 +274,7 @@ def build_dashboard(settings: Settings, *, clock: Callable[[], float] = time.tim
         signer=SessionSigner(secret),
         state=DashboardState(),
         hub=Hub(settings.dashboard_client_queue),
-        store=AlertStore(settings.pg_dsn.get_secret_value()),
+        store=AlertStore(settings.pg_connect_dsn()),
         health=DataHealth(settings, clock=clock),
         model=model,
         clock=clock,
