@@ -6,6 +6,13 @@ merged state, the SSE hub, the feed (Redis snapshot, then the output topics), th
 refresher and the alert store. Background tasks run in the app's lifespan; none of them can
 stop the app: Kafka away (the state keeps what it has, the reader restarts), Redis away (the
 topics fill the state), PostgreSQL away (the alert list and acks answer 503).
+
+Operations (issue 15), without sign-in (the bodies carry no personal data): ``/metrics``
+(``dashboard.metrics`` and the shared families), ``/livez`` (the loop's heartbeat) and
+``/readyz``: the feed has read the output topics to their end once and is no more than
+``dashboard_ready_max_lag`` records behind, Redis answers PING, PostgreSQL ``SELECT 1``, Kafka a
+metadata request (the feed's own client). ``/healthz`` stays as it was (the feed's progress:
+``feed_ready``, ``records``, ``sse_clients``; always 200), for tools and tests that follow the load.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import asyncpg
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -41,11 +49,15 @@ from dashboard.auth import (
 )
 from dashboard.feed import DataHealth, OutputFeed, load_redis_snapshot
 from dashboard.hub import Hub, Subscription, overview_event
+from dashboard.metrics import SSE_CLIENTS, HttpMetrics, feed_lag, set_feed_lag, set_held
 from dashboard.state import KINDS, OPEN_STATUSES, DashboardState
 from dashboard.store import AlertStore, StoreUnavailable
 from gridpulse.settings import Settings
+from observability.health import Check, Health
+from observability.metrics import exposition
 from scoring import ModelConfig, load_config
 from scoring.explain import explain_document
+from streams.kafka import make_admin
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +100,72 @@ class Dashboard:
     feed: OutputFeed | None = None
     matrix_gzip: tuple[bytes | None, bytes] = (None, b"")
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    ops: Health = field(default_factory=lambda: Health("dashboard"))
+    redis: Any = None  # a client for the readiness check's PING, made on first use
+
+    def __post_init__(self) -> None:
+        self.ops.add_check("feed", self.check_feed, timeout_s=2.0)
+        self.ops.add_check("redis", self.check_redis, timeout_s=2.0, dependency=True)
+        self.ops.add_check("postgres", self.check_postgres, timeout_s=3.0, dependency=True)
+        self.ops.add_check("kafka", self.check_kafka, timeout_s=5.0, dependency=True)
+
+    # ------------------------------------------------------------------ operations
+
+    async def check_feed(self) -> Check:
+        feed = self.feed
+        if feed is None:
+            return Check(False, "the feed is not running")
+        if not feed.ready.is_set():
+            return Check(False, f"loading: {feed.records} records read")
+        reader = feed.reader()
+        if reader is None:
+            return Check(True, f"caught up once, {feed.records} records read; the reader is restarting")
+        behind = sum((await feed_lag(*reader)).values())
+        bound = self.settings.dashboard_ready_max_lag
+        return Check(behind <= bound, f"{behind} records behind (bound {bound}), {feed.records} read")
+
+    async def check_redis(self) -> Check:
+        if self.redis is None:
+            import redis.asyncio as aioredis
+
+            self.redis = aioredis.from_url(
+                self.settings.redis_url, socket_timeout=1.5, socket_connect_timeout=1.5
+            )
+        await self.redis.ping()
+        return Check(True, "PING answered")
+
+    async def check_postgres(self) -> Check:
+        conn = await asyncpg.connect(self.settings.pg_connect_dsn(), timeout=2.5)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close(timeout=1.0)
+        return Check(True, "SELECT 1 answered")
+
+    async def check_kafka(self) -> Check:
+        reader = self.feed.reader() if self.feed is not None else None
+        if reader is not None:
+            await reader[0].topics()  # a metadata request on the feed's own client
+            return Check(True, "metadata answered")
+        admin = make_admin(self.settings)  # no reader running: a client of the same settings
+        try:
+            await admin.start()
+            await admin.list_topics()
+        finally:
+            await admin.close()
+        return Check(True, "metadata answered (admin client)")
+
+    async def refresh_metrics(self) -> None:
+        """The gauges read from the state at each scrape: documents, customers, SSE clients,
+        the feed's lag."""
+        set_held(self.state.entries)
+        SSE_CLIENTS.set(len(self.hub.clients))
+        reader = self.feed.reader() if self.feed is not None else None
+        if reader is not None:
+            try:
+                set_feed_lag(await asyncio.wait_for(feed_lag(*reader), 2.0))
+            except Exception:  # Kafka away (or no answer in time): the last figures stay
+                log.debug("dashboard: feed lag not measured", exc_info=True)
 
     # ------------------------------------------------------------------ sessions
 
@@ -193,6 +271,7 @@ class Dashboard:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, feed: bool = True) -> None:
+        self.ops.start()
         if not feed:
             return
         self.feed = OutputFeed(self.settings, self.state, self.hub)
@@ -220,6 +299,10 @@ class Dashboard:
                 pass
         self.tasks = []
         await self.store.close()
+        await self.ops.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
 
 
 def outage_totals(affected: list[dict[str, Any]]) -> dict[str, Any]:
@@ -315,6 +398,25 @@ def create_app(settings: Settings, *, dashboard: Dashboard | None = None, start_
         lifespan=lifespan,
     )
     app.state.dashboard = dash
+    app.add_middleware(HttpMetrics)
+
+    # ------------------------------------------------------------------ operations (no sign-in)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        await dash.refresh_metrics()
+        body, content_type = exposition()
+        return Response(body, headers={"Content-Type": content_type})
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> Response:
+        ok, body = dash.ops.live()
+        return _json(body, 200 if ok else 503)
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        ok, body = await dash.ops.ready()
+        return _json(body, 200 if ok else 503)
 
     # ------------------------------------------------------------------ access
 

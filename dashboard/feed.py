@@ -24,11 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from dashboard.hub import Hub
 from dashboard.state import TOPIC_KINDS, Change, DashboardState, Malformed
 from gridpulse.settings import Settings
+from observability.metrics import EVENTS_IN
 from schemas import topics as contract
 from streams.follow import TopicFollower
 from streams.kafka import make_admin, make_consumer
@@ -118,6 +119,7 @@ class OutputFeed:
         self.state = state
         self.hub = hub
         self._topic_of = {settings.topic(t): t for t in TOPIC_KINDS}
+        self._events_in = {name: EVENTS_IN.labels(topic=name) for name in self._topic_of}
         self._malformed_seen: set[tuple[str, int, int]] = set()
         self.counters: Counter[str] = Counter()
         self.follower: TopicFollower | None = None
@@ -129,6 +131,7 @@ class OutputFeed:
     def _apply(self, rec: ConsumerRecord) -> None:
         topic = self._topic_of[rec.topic]
         self.records += 1
+        self._events_in[rec.topic].inc()
         before = self.state.malformed[topic]
         try:
             change = self.state.apply_raw(topic, rec.value, rec.key)
@@ -154,6 +157,15 @@ class OutputFeed:
                         len(self._malformed_seen),
                     )
         publish_change(self.hub, self.state, change)
+
+    def reader(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]] | None:
+        """The running reader's consumer and its partitions (None while none runs): for the
+        feed's lag and the readiness check's Kafka request."""
+        follower = self.follower
+        consumer = follower._consumer if follower is not None else None
+        if follower is None or consumer is None:
+            return None
+        return consumer, list(follower._tps)
 
     async def _existing(self) -> list[str]:
         admin = make_admin(self.settings)

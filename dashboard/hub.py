@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from dashboard.metrics import SSE_EVENTS_COALESCED, SSE_EVENTS_SENT, SSE_RESETS
+
 PING_S = 15.0
 RESET = b"event: reset\ndata: {}\n\n"
 PING = b": ping\n\n"
@@ -59,6 +61,7 @@ class ClientQueue:
         slot = (kind, key)
         if slot in self.pending:
             self.coalesced += 1
+            SSE_EVENTS_COALESCED.inc()
             self.pending[slot] = event
         elif self.reset:
             return  # the client refetches everything after the reset anyway
@@ -66,6 +69,7 @@ class ClientQueue:
             self.pending.clear()
             self.reset = True
             self.resets += 1
+            SSE_RESETS.inc()
         else:
             self.pending[slot] = event
         self.wakeup.set()
@@ -119,6 +123,7 @@ class Hub:
         try:
             yield b"retry: 3000\n\n"
             for chunk in first:
+                SSE_EVENTS_SENT.inc()
                 yield chunk
             while True:
                 if not len(queue) and not queue.reset:
@@ -129,6 +134,7 @@ class Hub:
                         continue
                 events = queue.take()
                 if events:
+                    SSE_EVENTS_SENT.inc(len(events))
                     yield b"".join(events)
         finally:
             self.unsubscribe(queue)
