@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,7 +46,7 @@ def series(samples: Samples, name: str, **labels: str) -> Mapping[frozenset[tupl
     return {ls: v for (n, ls), v in samples.items() if n == name and want <= ls}
 
 
-async def probe(url: str, path: str) -> tuple[int, dict[str, object]]:
+async def probe(url: str, path: str) -> tuple[int, dict[str, Any]]:
     async with httpx.AsyncClient(timeout=10.0) as client:
         resp = await client.get(f"{url}{path}")
     return resp.status_code, resp.json()

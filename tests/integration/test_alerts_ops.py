@@ -146,7 +146,7 @@ async def test_a_scrape_during_a_run_counts_what_was_sent(
         status, ready = await probe(url, "/readyz")
         assert status == 200, ready
         assert ready["service"] == "alerts-consumer" and ready["ready"] is True
-        assert set(ready["checks"]) == {"assigned", "postgres", "kafka", "caught_up"}  # type: ignore[arg-type]
+        assert set(ready["checks"]) == {"assigned", "postgres", "kafka", "caught_up"}
         status, live = await probe(url, "/livez")
         assert status == 200 and live["live"] is True
         _, now = await scrape(url)
