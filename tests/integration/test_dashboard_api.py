@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import asyncpg
 import httpx
@@ -23,9 +23,11 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from aiokafka import TopicPartition
+from pydantic import SecretStr
 
 from alerts.store import migrate, upsert_alert
 from gridpulse.settings import Settings
+from observability.metrics import lint_exposition
 from schemas import topics as contract
 from scoring import score_population
 from streams.kafka import make_consumer
@@ -39,7 +41,8 @@ from tests.integration.dashboard_client import (
     wait_records,
 )
 from tests.integration.fixtures import free_port
-from tests.integration.helpers import js, produce
+from tests.integration.helpers import eventually, js, produce
+from tests.integration.ops_helpers import TcpRelay, probe, scrape, series, value
 from tests.samples import credit_alert_example, outage_alert_example
 from tests.scoring_samples import simulated_stats
 
@@ -730,3 +733,98 @@ async def test_the_openapi_schema_lists_the_routes(
         "manager",
     }
     assert {p["name"] for p in paths["/events"]["get"]["parameters"]} == {"kinds", "customer"}
+
+
+# ---------------------------------------------------------------------------- operations (issue 15)
+
+
+async def test_metrics_and_readyz_during_a_run_and_503_while_postgresql_is_unreachable(
+    topics: Settings, redis_settings: Settings, dashboards: list, tmp_path: Path
+) -> None:
+    """A scrape of /metrics against what was published (events in per topic, customers held,
+    the feed's lag 0, SSE clients and events, request durations by route template, no customer
+    in a label), /livez and /readyz without sign-in, and /readyz 503 while PostgreSQL is
+    unreachable (the dashboard reaches the shared server through a relay the test cuts) and 200
+    again."""
+    dsn = urlparse(topics.pg_dsn.get_secret_value())
+    relay = TcpRelay(dsn.hostname or "127.0.0.1", dsn.port or 5432)
+    await relay.open()
+    relayed = dsn._replace(netloc=dsn.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{relay.port}").geturl()
+    settings = topics.model_copy(update={"pg_dsn": SecretStr(relayed)})
+    stats, scores = population(20, seed=11)
+    await produce_docs(settings, contract.STATS_CUSTOMER, "customer_id", stats)
+    await produce_docs(settings, contract.SCORES_CUSTOMER, "customer_id", scores)
+    ids = {s["customer_id"] for s in scores}
+    dash = start_dashboard(settings, tmp_path, dashboards)
+    try:
+        await dash.wait_feed_ready()
+
+        async def ready_is(status: int) -> bool:
+            return (await probe(dash.url, "/readyz"))[0] == status
+
+        await eventually(lambda: ready_is(200), 30, "/readyz 200 once the feed has caught up")
+        _, body = await probe(dash.url, "/readyz")
+        assert body["service"] == "dashboard" and set(body["checks"]) == {
+            "feed",
+            "redis",
+            "postgres",
+            "kafka",
+        }
+        assert (await probe(dash.url, "/livez"))[0] == 200
+
+        async with (
+            signed_in(dash.url, "view") as client,
+            client.stream("GET", "/events", params={"kinds": "scores"}) as resp,
+        ):
+            events = sse_events(resp)
+            assert (await asyncio.wait_for(anext(events), 10))[0] == "subscribed"
+            for cid in sorted(ids)[:3]:
+                assert (await client.get(f"/api/customers/{cid}")).status_code == 200
+            _, before = await scrape(dash.url)
+            assert value(before, "gridpulse_dashboard_sse_clients") == 1
+            newer = with_ts(scores[0], at(5), current_value=1.5)
+            await produce_docs(settings, contract.SCORES_CUSTOMER, "customer_id", [newer])
+
+            async def until_update() -> None:
+                async for name, data in events:
+                    if name == "update" and data["key"] == newer["customer_id"]:
+                        return
+
+            await asyncio.wait_for(until_update(), 20)
+            text, after = await scrape(dash.url)
+
+        stats_topic, scores_topic = (
+            settings.topic(contract.STATS_CUSTOMER),
+            settings.topic(contract.SCORES_CUSTOMER),
+        )
+        assert value(after, "gridpulse_events_in_total", topic=stats_topic) == len(stats)
+        assert value(after, "gridpulse_events_in_total", topic=scores_topic) == len(scores) + 1
+        assert value(after, "gridpulse_dashboard_customers") == len(ids)
+        assert value(after, "gridpulse_dashboard_documents", kind="scores") == len(scores)
+        assert (
+            value(after, "gridpulse_dashboard_sse_events_sent_total")
+            >= value(before, "gridpulse_dashboard_sse_events_sent_total") + 1
+        )
+        lags = series(after, "gridpulse_consumer_lag_records", consumer_group="dashboard")
+        assert {dict(labels)["topic"] for labels in lags} >= {stats_topic, scores_topic}
+        assert not any(lags.values())
+        route = "/api/customers/{customer_id}"
+        assert value(after, "gridpulse_dashboard_http_request_seconds_count", route=route) == 3
+        forbidden = ids | {str(p.get("name")) for p in simulated_stats(20, seed=11)[1] if p.get("name")}
+        assert lint_exposition(text, forbidden_values=forbidden) == []
+        assert value(after, "gridpulse_dependency_up", dependency="postgres") == 1
+        assert value(after, "gridpulse_dependency_up", dependency="redis") == 1
+
+        await relay.close()
+        await eventually(lambda: ready_is(503), 20, "/readyz 503 while PostgreSQL is unreachable")
+        _, body = await probe(dash.url, "/readyz")
+        checks = body["checks"]
+        assert checks["postgres"]["ok"] is False
+        assert checks["feed"]["ok"] and checks["redis"]["ok"] and checks["kafka"]["ok"], checks
+        _, during = await scrape(dash.url)
+        assert value(during, "gridpulse_dependency_up", dependency="postgres") == 0
+        assert (await probe(dash.url, "/livez"))[0] == 200
+        await relay.open()
+        await eventually(lambda: ready_is(200), 20, "/readyz 200 again once PostgreSQL is reachable")
+    finally:
+        await relay.close()
