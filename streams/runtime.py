@@ -37,6 +37,7 @@ from streams.app import rocksdb_options
 from streams.app_types import Topics
 from streams.context import event_context
 from streams.faust_patches import OffsetGuard, delivered_offset, time_producer_waits
+from streams.metrics import WorkerMetrics
 from streams.ownership import Ownership
 from streams.sinks import RedisHashSink
 
@@ -149,6 +150,10 @@ class Runtime:
         # the batch agents' input offsets: commits bounded by what they processed, holes
         # fetched again (offsets_refetched, commit_held_back, offsets_gap_skipped)
         self.offset_guard = OffsetGuard(app, self.counters)
+        # Prometheus: events in, dead letters, batches, lag, ... (streams.metrics, /metrics)
+        inputs = [topics.readings, topics.billing, topics.outages, topics.customers, topics.history]
+        inputs += [topics.area_readings, topics.area_energy]
+        self.metrics = WorkerMetrics(app, settings.app_id, [t.get_topic_name() for t in inputs])
 
         def table(name: str, help_: str) -> Any:
             return app.Table(
@@ -324,6 +329,7 @@ class Runtime:
         - anything else is a defect that this message meets: the message goes to the topic's
           DLQ as ``processing_failed`` with the exception, and the agent goes on.
         """
+        self.metrics.events_in(event.message.topic)
         try:
             await process()
         except ENVIRONMENT_ERRORS as exc:
@@ -364,6 +370,7 @@ class Runtime:
             interval_index,
         )
         self.dead_letters.add(topic, kind)
+        self.metrics.dead_letter(msg.topic, kind)
         # the kind and the place only: the detail may quote the input (it is in the DLQ record)
         log.warning(
             "dead letter: %s[%d] offset %d to the DLQ (%s)",

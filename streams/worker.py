@@ -56,6 +56,10 @@ def create_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
     outage_stage = outages.register(rt)
     area_stage = areas.register(rt)
     web.register(rt)
+    # their backlog on /metrics (gridpulse_redis_backlog_entries{stage})
+    rt.metrics.sinks.update(
+        stats=rt.redis, scores=scoring_stage.redis, areas=area_stage.redis, area_days=area_stage.redis_days
+    )
 
     @app.timer(interval=1.0)
     async def redis_catch_up() -> None:

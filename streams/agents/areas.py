@@ -560,6 +560,7 @@ class AreaStage:
         s = self.rt.settings
         groups: dict[str, list[tuple[faust.EventT, Any]]] = {}
         dead: list[Callable[[], Awaitable[None]]] = []
+        newest: dict[int, float] = {}  # per partition: the newest usable interval's end (event age)
         for event in events:
             msg = event.message
             try:
@@ -591,6 +592,8 @@ class AreaStage:
                     groups.setdefault(value.customer_id, []).append(
                         (event, ("s", value.start_s, value.interval_s, kwh, indices))
                     )
+                    end = value.start_s + (indices[-1] + 1) * value.interval_s
+                    newest[msg.partition] = max(end, newest.get(msg.partition, 0.0))
                 continue
             issue = check_reading(value, now=now, contract_kva=None, future_tolerance_s=s.future_tolerance_s)
             if issue is not None:
@@ -600,6 +603,9 @@ class AreaStage:
             groups.setdefault(value.transformer_area, []).append(
                 (event, ("s", start, value.interval_s, [value.kwh], None))
             )
+            newest[msg.partition] = max(start + value.interval_s, newest.get(msg.partition, 0.0))
+        if newest:
+            self.rt.metrics.event_times(events[0].message.topic, newest)
         await self._apply_groups(groups, dead)
 
     async def energy_batch(self, events: Sequence[faust.EventT]) -> None:
@@ -730,6 +736,7 @@ class AreaStage:
             self.rt.topics.alerts_inspection.send_soon(
                 key=alert["alert_id"].encode(), value=orjson.dumps(alert)
             )
+            self.rt.metrics.alert(alert)
             self.rt.counters[f"inspection_alerts_{alert['status']}"] += 1
 
     def _remember(self, scope_id: str, alert: dict[str, Any]) -> None:
@@ -911,6 +918,7 @@ def register(rt: Runtime) -> AreaStage:
         name: str, stream: faust.StreamT, process: Callable[[Sequence[faust.EventT]], Awaitable[None]]
     ) -> None:
         async for events in batches(stream):
+            started = time.perf_counter()
             try:
                 await process(events)
             except Exception as exc:
@@ -918,6 +926,7 @@ def register(rt: Runtime) -> AreaStage:
                 first = events[0].message
                 fatal(f"{name} batch from partition {first.partition} offset {first.offset}", exc)
             rt.counters[f"{name}_batches"] += 1
+            rt.metrics.batch(name, events[0].message.topic, len(events), time.perf_counter() - started)
 
     @rt.app.agent(rt.topics.area_readings, name="area_readings", concurrency=1)
     async def area_readings(stream: faust.StreamT) -> None:

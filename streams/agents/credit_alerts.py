@@ -244,6 +244,7 @@ class CreditAlertStage:
         for alert in alerts:
             self.state.apply(alert)
             self.rt.topics.alerts_credit.send_soon(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
+            self.rt.metrics.alert(alert)
             self.rt.counters[f"credit_alerts_{alert['status']}"] += 1
             if alert.get("flapping"):
                 self.rt.counters["credit_alerts_flapping"] += 1

@@ -16,6 +16,7 @@ publish a newer document of the customer in between.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -115,6 +116,7 @@ def register(rt: Runtime) -> None:
     async def customers(stream: faust.StreamT) -> None:
         batches = take_events_adaptive(cast(Stream, stream), PROFILE_BATCH_MAX, lambda: within_s)
         async for events in batches:
+            started = time.perf_counter()
             try:
                 await process_batch(rt, events)
                 for event in events:  # the readings agent waits for these (wait_for_profiles)
@@ -130,3 +132,4 @@ def register(rt: Runtime) -> None:
                 first = events[0].message
                 fatal(f"customers batch from partition {first.partition} offset {first.offset}", exc)
             rt.counters["profiles_batches"] += 1
+            rt.metrics.batch("customers", events[0].message.topic, len(events), time.perf_counter() - started)

@@ -178,6 +178,7 @@ class OutageStage:
         raw = OutageAlert.model_validate(alert).model_dump_json().encode()
         self.rt.topics.alerts_outage.send_soon(key=alert["alert_id"].encode(), value=raw)
         self.rt.counters["outage_alerts_published"] += 1
+        self.rt.metrics.alert(alert)
         for doc in indices:
             raw = ReliabilityIndices.model_validate(doc).model_dump_json().encode()
             self.rt.topics.reliability.send_soon(key=doc["scope_id"].encode(), value=raw)

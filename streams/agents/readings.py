@@ -60,6 +60,7 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     s = rt.settings
     # per customer, in arrival order: (event, a single reading or a block's usable intervals)
     groups: dict[str, list[tuple[faust.EventT, MeterReading | _Block]]] = {}
+    newest: dict[int, float] = {}  # per partition: the newest usable reading's time (event age)
     for event in events:
         msg = event.message
         try:
@@ -83,6 +84,9 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             indices = [i for i in value.readable() if i not in issues]
             if indices:
                 groups.setdefault(cid, []).append((event, _Block(value, indices)))
+                end = value.start_s + (indices[-1] + 1) * value.interval_s
+                if end > newest.get(msg.partition, 0.0):
+                    newest[msg.partition] = end
             continue
         issue = check_reading(
             value, now=now, contract_kva=contract_kva, future_tolerance_s=s.future_tolerance_s
@@ -91,6 +95,11 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             await rt.dead_letter(METER_READINGS, event, issue.kind, issue.detail)
             continue
         groups.setdefault(cid, []).append((event, value))
+        ts = value.ts.timestamp()
+        if ts > newest.get(msg.partition, 0.0):
+            newest[msg.partition] = ts
+    if newest:
+        rt.metrics.event_times(events[0].message.topic, newest)
 
     docs = []
     # The dead letters of this loop are sent after the documents: the loop does not await, so no
@@ -346,5 +355,7 @@ def register(rt: Runtime) -> None:
                 # Exit at once instead; a restarted worker replays from the last commit.
                 first = events[0].message
                 fatal(f"readings batch from partition {first.partition} offset {first.offset}", exc)
+            elapsed = time.perf_counter() - started
             rt.counters["readings_batches"] += 1
-            rt.counters["readings_batch_ms"] += round((time.perf_counter() - started) * 1000)
+            rt.counters["readings_batch_ms"] += round(elapsed * 1000)
+            rt.metrics.batch("readings", events[0].message.topic, len(events), elapsed)

@@ -65,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -419,6 +420,7 @@ class ScoringStage:
         docs, profiles = self.view.snapshot()
         if not docs:
             return 0
+        started = time.perf_counter()
         self._rescored_during_pass = set()
         try:
             run = await asyncio.to_thread(run_population, docs, profiles, self.config)
@@ -453,7 +455,9 @@ class ScoringStage:
                 if score["customer_id"] in unchanged:
                     self.redis.add(score)
             self._redis_repaired = True
-        return await self.publish(changed)
+        n = await self.publish(changed)
+        self.rt.metrics.scoring_pass(time.perf_counter() - started)
+        return n
 
     # ----------------------------------------------------------------- the view's reader
 
