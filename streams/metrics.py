@@ -97,8 +97,9 @@ def lag_of(highwater: int | None, position: int | None) -> int | None:
 
 class CommitClock:
     """Per partition, when the committed offset last moved: the committed offset's age is the
-    time since then while messages wait beyond it, 0 when nothing does (an idle partition's
-    commit does not age)."""
+    time since then while messages wait beyond it, 0 when nothing does. An idle partition's
+    commit does not age: while nothing waits, the clock restarts at every look, so records
+    arriving after a quiet hour count from their first look, not from the hour-old commit."""
 
     def __init__(self) -> None:
         self._seen: dict[Any, tuple[int | None, float]] = {}
@@ -111,6 +112,7 @@ class CommitClock:
     def age(self, tp: Any, committed: int | None, highwater: int | None, now: float) -> float:
         self.observe(tp, committed, now)
         if highwater is None or int(highwater) <= (committed or 0):
+            self._seen[tp] = (committed, now)  # nothing waits: nothing to age
             return 0.0
         return max(0.0, now - self._seen[tp][1])
 
