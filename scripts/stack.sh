@@ -9,6 +9,9 @@
 #   scripts/stack.sh kill   [kafka|redis|postgres ...]   SIGKILL (fault tests)
 #   scripts/stack.sh wipe   [kafka|redis|postgres ...]   down, then delete the data
 #
+# Kafka version: GRIDPULSE_KAFKA_VERSION (default: infra/kafka/pom.xml's, 3.9.1, jars in
+#        infra/kafka/libs); another one (e.g. 4.4.0) is resolved by Maven into infra/kafka/libs-<v>
+#        at its first start. A stack's data stays with the version that formatted it.
 # Ports: GRIDPULSE_KAFKA_PORT (9092), GRIDPULSE_KAFKA_CONTROLLER_PORT (9093),
 #        GRIDPULSE_REDIS_PORT (6379), GRIDPULSE_PG_PORT (5432).
 # A second stack beside the first: another GRIDPULSE_RUN_DIR (.run) and other ports.
@@ -31,7 +34,13 @@ RUN_DIR=${GRIDPULSE_RUN_DIR:-$ROOT/.run}
 KAFKA_DIR=$RUN_DIR/kafka
 REDIS_DIR=$RUN_DIR/redis
 PG_LINK=$RUN_DIR/postgres
-KAFKA_LIBS=$ROOT/infra/kafka/libs
+KAFKA_DEFAULT_VERSION=$(sed -n 's|.*<kafka.version>\(.*\)</kafka.version>.*|\1|p' "$ROOT/infra/kafka/pom.xml")
+KAFKA_VERSION=${GRIDPULSE_KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
+if [[ $KAFKA_VERSION == "$KAFKA_DEFAULT_VERSION" ]]; then
+    KAFKA_LIBS=$ROOT/infra/kafka/libs
+else
+    KAFKA_LIBS=$ROOT/infra/kafka/libs-$KAFKA_VERSION
+fi
 VENV_PY=$ROOT/.venv/bin/python
 SECRETS_DIR=$RUN_DIR/secrets
 TLS_DIR=$RUN_DIR/tls
@@ -154,6 +163,35 @@ kafka_port() {
     sed -n 's/^listeners=[A-Z_]*:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$(kafka_props)" 2>/dev/null || true
 }
 
+# Kafka 4.x logs through log4j2 (its own config file), 3.x through reload4j (log4j 1.2)
+kafka_log4j2() { [[ ${KAFKA_VERSION%%.*} -ge 4 ]]; }
+
+kafka_log_opts() {
+    if kafka_log4j2; then
+        printf '%s\n' "-Dlog4j2.configurationFile=$ROOT/infra/kafka/log4j2.yaml"
+    else
+        printf '%s\n' "-Dlog4j.configuration=file:$ROOT/infra/kafka/log4j.properties"
+    fi
+}
+
+# a version other than the pom's default: its jars (and its logging binding) into libs-<version>
+kafka_resolve() {
+    [[ $KAFKA_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+        die "GRIDPULSE_KAFKA_VERSION='$KAFKA_VERSION' is not a Kafka release like 4.4.0"
+    compgen -G "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null && return 0
+    [[ $KAFKA_LIBS != "$ROOT/infra/kafka/libs" ]] || return 0
+    command -v mvn >/dev/null || die "mvn not found: Kafka $KAFKA_VERSION's jars need Maven (make setup)"
+    say "kafka: resolving Kafka $KAFKA_VERSION's jars with Maven into $KAFKA_LIBS"
+    local args=("-Dkafka.version=$KAFKA_VERSION" "-Dkafka.libs=$KAFKA_LIBS.tmp")
+    kafka_log4j2 && args+=(-Dkafka.log4j2)
+    rm -rf "$KAFKA_LIBS.tmp"
+    mkdir -p "$RUN_DIR"
+    mvn -q -B -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies "${args[@]}" \
+        >"$RUN_DIR/maven-kafka-$KAFKA_VERSION.log" 2>&1 ||
+        { show_log "$RUN_DIR/maven-kafka-$KAFKA_VERSION.log"; die "kafka: Maven could not resolve Kafka $KAFKA_VERSION"; }
+    mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
 kafka_java() { # java args... with the broker's classpath
     java -cp "$KAFKA_LIBS/*" "$@"
 }
@@ -165,6 +203,7 @@ kafka_start() {
         return 0
     fi
     rm -f "$KAFKA_DIR/kafka.pid"
+    kafka_resolve
     compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null ||
         die "Kafka jars missing in $KAFKA_LIBS: run \`make setup\` (scripts/bootstrap.sh) first"
     command -v java >/dev/null || die "java not found: Kafka needs a Java 17 runtime (make setup)"
@@ -182,18 +221,23 @@ kafka_start() {
             { show_log "$KAFKA_DIR/logs/format.log"; die "kafka: could not generate a cluster id"; }
         mv "$KAFKA_DIR/cluster.id.tmp" "$KAFKA_DIR/cluster.id"
     fi
+    if [[ -s $KAFKA_DIR/kafka.version && $(cat "$KAFKA_DIR/kafka.version") != "$KAFKA_VERSION" ]]; then
+        warn "kafka: $KAFKA_DIR/data was formatted by Kafka $(cat "$KAFKA_DIR/kafka.version"), starting $KAFKA_VERSION" \
+            "(an upgrade works; an older broker refuses newer data: wipe it or use another GRIDPULSE_RUN_DIR)"
+    fi
     if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
         # formatted once; --ignore-formatted keeps a re-run harmless anyway
         kafka_java kafka.tools.StorageTool format -t "$(tr -d '[:space:]' <"$KAFKA_DIR/cluster.id")" \
             -c "$(kafka_props)" --ignore-formatted "${KAFKA_FORMAT_ARGS[@]}" >"$KAFKA_DIR/logs/format.log" 2>&1 ||
             { show_log "$KAFKA_DIR/logs/format.log"; die "kafka: formatting the storage in $KAFKA_DIR/data failed"; }
+        printf '%s\n' "$KAFKA_VERSION" >"$KAFKA_DIR/kafka.version"
     fi
 
     # nohup and setsid exec in place, so $! is the JVM's pid; setsid detaches it from make's group
     nohup setsid java "-Xmx$KAFKA_HEAP" "-Xms$KAFKA_HEAP" \
         -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
         -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-        "-Dlog4j.configuration=file:$ROOT/infra/kafka/log4j.properties" \
+        "$(kafka_log_opts)" \
         "-Dkafka.logs.dir=$KAFKA_DIR/logs" \
         -cp "$KAFKA_LIBS/*" kafka.Kafka "$(kafka_props)" \
         >>"$KAFKA_DIR/logs/kafka.out" 2>&1 </dev/null 9>&- &
@@ -222,7 +266,7 @@ kafka_wait() {
         rm -f "$KAFKA_DIR/kafka.pid"
         die "kafka: the broker did not answer on 127.0.0.1:$KAFKA_PORT within ${KAFKA_START_TIMEOUT} s (logs in $KAFKA_DIR/logs)"
     fi
-    say "kafka: started (pid $pid, port $KAFKA_PORT)"
+    say "kafka: started (pid $pid, port $KAFKA_PORT, Kafka $KAFKA_VERSION)"
 }
 
 kafka_stop() {
