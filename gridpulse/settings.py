@@ -38,6 +38,18 @@ def read_secret_file(setting: str, path: str) -> str:
     return value
 
 
+def mask_url_password(url: str) -> str:
+    """``scheme://user:***@host...`` for logs: the password of a URL masked, also one with
+    unencoded ':' '/' '@' in it (everything up to the last '@' is taken as the user part)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, host = rest.rsplit("@", 1)
+    if ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDPULSE_", env_file=".env", extra="ignore")
 
@@ -324,19 +336,11 @@ class Settings(BaseSettings):
 
     def pg_dsn_display(self) -> str:
         """pg_dsn for logs: any password in it replaced by ***."""
-        parts = urlsplit(self.pg_dsn.get_secret_value())
-        if parts.password is None:
-            return parts.geturl() if parts.scheme else "(a key=value DSN)"
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        return mask_url_password(self.pg_dsn.get_secret_value())
 
     def redis_url_display(self) -> str:
         """redis_url for logs: any password in it replaced by ***."""
-        parts = urlsplit(self.redis_url)
-        if parts.password is None:
-            return self.redis_url
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        return mask_url_password(self.redis_url)
 
 
 @lru_cache(maxsize=1)
