@@ -87,7 +87,7 @@ async def run_demo(base: Settings, customers: int = 40, days: float = 2.0, keep_
             "scoring_interval_s": 3.0,
         }
     )
-    print(f"gridpulse demo: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}")
+    print(f"gridpulse demo: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_display()}")
     shutil.rmtree(run_dir, ignore_errors=True)
     names = [settings.topic(t.name) for t in contract.CONTRACT_TOPICS]
     await delete_topics(settings, names)
