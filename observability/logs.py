@@ -137,6 +137,7 @@ def configure(log_format: LogFormat, service: str, level: int | str = logging.IN
     :func:`logging.basicConfig` as before (nothing when the root logger has a handler already)."""
     if log_format == "json":
         logging.config.dictConfig(logging_config(log_format, service, level))
+        logging.captureWarnings(True)  # a library's warning a JSON line too, not a bare stderr one
         return
     logging.basicConfig(level=level, format=TEXT_FORMAT)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # client chatter, not our news
