@@ -211,8 +211,8 @@ def connection(settings: Settings) -> ConnectionConfig:
     if settings.kafka_sasl_mechanism:
         kw["sasl_mechanism"] = settings.kafka_sasl_mechanism
         kw["sasl_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            kw["sasl_password"] = SecretStr(settings.kafka_sasl_password.get_secret_value())
+        if (password := settings.kafka_password()) is not None:  # the setting or its file
+            kw["sasl_password"] = SecretStr(password)
     if settings.kafka_ssl_cafile:
         kw["ssl_ca_location"] = settings.kafka_ssl_cafile
     if settings.kafka_ssl_certfile:
