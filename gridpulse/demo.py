@@ -300,8 +300,8 @@ async def _show_top(settings: Settings) -> None:
 
 async def fresh_database(settings: Settings, name: str) -> str:
     """An empty database for the demo's alert store (dropped and made anew each run)."""
-    dsn = settings.pg_dsn.get_secret_value()
-    conn = await asyncpg.connect(dsn)
+    dsn = settings.pg_dsn.get_secret_value()  # returned without the password of pg_password_file
+    conn = await asyncpg.connect(settings.pg_connect_dsn())
     try:
         await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -356,7 +356,7 @@ async def show_alerts(settings: Settings, dsn: str, within_s: float = 30.0) -> N
         **await read_latest(settings, contract.ALERTS_CREDIT, "alert_id"),
         **await read_latest(settings, contract.ALERTS_OUTAGE, "alert_id"),
     }
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(settings.model_copy(update={"pg_dsn": SecretStr(dsn)}).pg_connect_dsn())
     try:
         deadline = time.monotonic() + within_s
         stored = 0
