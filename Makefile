@@ -26,7 +26,7 @@ export GRIDPULSE_PG_DSN ?= postgresql://gridpulse@127.0.0.1:$(GRIDPULSE_PG_PORT)
 endif
 
 .PHONY: help setup up down status kill-kafka wipe topics test test-unit test-integration test-clocks faults \
-	demo lint format bench clean distclean
+	test-kafka4 demo lint format bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
@@ -79,6 +79,37 @@ test-clocks: setup up topics ## unit + integration suites under four fixed clock
 	done; \
 	printf '\n===== test-clocks: %s\n' "$(CLOCK_TESTS)"; printf '%s\n' "$${results[@]}"; \
 	exit $$failed
+
+# `make test-kafka4` (not part of `make test`): the check against Kafka 4.x (issue 15; docs/operations.md,
+# "Kafka 4.x") on a stack of its own: KAFKA4_VERSION's jars (Maven, infra/kafka/libs-<v>), run dir
+# KAFKA4_RUN_DIR (wiped first: a fresh 4.x format each time; stopped after), ports from KAFKA4_PORT_BASE
+# (+92 Kafka, +93 controller, +79 Redis, +32 PostgreSQL; worker web +66/+67, alerts ops +68, dashboard
+# +80). Runs topics create, KAFKA4_TESTS, KAFKA4_FAULTS and a short demo.
+KAFKA4_VERSION ?= 4.4.0
+KAFKA4_RUN_DIR ?= .run/kafka4
+KAFKA4_PORT_BASE ?= 19000
+KAFKA4_TESTS ?= tests/integration/test_ingestion.py tests/integration/test_statistics.py \
+	tests/integration/test_alerts_consumer.py tests/integration/test_scoring_stream.py \
+	tests/integration/test_outages.py tests/integration/test_credit_alerts.py tests/integration/test_blocks.py
+KAFKA4_FAULTS ?= tests/faults/test_faults_worker.py -k sigkilled_mid_stream
+
+test-kafka4: setup ## integration tests, a SIGKILL scenario and the demo against Kafka 4.x (KAFKA4_VERSION, 4.4.0) on a stack of its own
+	@b=$(KAFKA4_PORT_BASE); \
+	export GRIDPULSE_RUN_DIR=$(abspath $(KAFKA4_RUN_DIR)) GRIDPULSE_KAFKA_VERSION=$(KAFKA4_VERSION) \
+		GRIDPULSE_KAFKA_PORT=$$((b + 92)) GRIDPULSE_KAFKA_CONTROLLER_PORT=$$((b + 93)) \
+		GRIDPULSE_REDIS_PORT=$$((b + 79)) GRIDPULSE_PG_PORT=$$((b + 32)); \
+	export GRIDPULSE_KAFKA_BOOTSTRAP=127.0.0.1:$$GRIDPULSE_KAFKA_PORT \
+		GRIDPULSE_REDIS_URL=redis://127.0.0.1:$$GRIDPULSE_REDIS_PORT/0 \
+		GRIDPULSE_PG_DSN=postgresql://gridpulse@127.0.0.1:$$GRIDPULSE_PG_PORT/gridpulse \
+		GRIDPULSE_WEB_PORT=$$((b + 66)) GRIDPULSE_ALERTS_OPS_PORT=$$((b + 68)) GRIDPULSE_DASHBOARD_PORT=$$((b + 80)); \
+	trap '$(STACK) down' EXIT; \
+	$(STACK) wipe >/dev/null; \
+	$(STACK) up; \
+	$(VENV)/gridpulse topics create >/dev/null; \
+	$(VENV)/pytest -q --durations=10 $(KAFKA4_TESTS); \
+	$(VENV)/pytest -q $(KAFKA4_FAULTS); \
+	GRIDPULSE_DEMO_EXIT=1 $(VENV)/gridpulse demo; \
+	printf '\ntest-kafka4: all passed on Kafka %s\n' "$(KAFKA4_VERSION)"
 
 faults: setup up topics ## fault scenarios at full size (CI runs them small inside `make test`)
 	GRIDPULSE_FAULTS_SCALE=full $(VENV)/pytest -q tests/faults
