@@ -5,8 +5,10 @@
 #   scripts/make_certs.sh DIR
 #
 #   DIR/ca.crt, ca.key             the stack's own CA (ECDSA P-256, 10 years)
-#   DIR/broker.crt, broker.key     the broker's certificate, signed by that CA (825 days), for
+#   DIR/broker.crt, broker.key     the broker's certificate, signed by that CA, for
 #                                  IP:127.0.0.1, DNS:localhost and DNS:kafka (docker-compose);
+#                                  10 years from now (clients under scripts/at_clock.sh's future
+#                                  clocks check it against their fake time);
 #                                  the key is PKCS#8, unencrypted (the broker reads it as a PEM
 #                                  keystore; the file is 0600)
 #   DIR/broker-keystore.pem        broker.key + broker.crt, Kafka's PEM keystore (the chain without
@@ -73,7 +75,7 @@ if ! broker_cert_ok; then
         "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth,clientAuth" \
         >"$DIR/broker.ext"
     openssl x509 -req -in "$DIR/broker.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial \
-        -days 825 -sha256 -extfile "$DIR/broker.ext" -out "$DIR/broker.crt.tmp" >>"$log" 2>&1 ||
+        -days 3650 -sha256 -extfile "$DIR/broker.ext" -out "$DIR/broker.crt.tmp" >>"$log" 2>&1 ||
         fail "could not sign the broker's certificate"
     chmod 644 "$DIR/broker.crt.tmp"
     mv "$DIR/broker.crt.tmp" "$DIR/broker.crt"
