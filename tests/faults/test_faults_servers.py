@@ -6,7 +6,9 @@ alerts consumer.
    a controlled shutdown) or killed (``kill``: SIGKILL), stays away for a while and comes back;
    the rest of the stream follows. The same worker process must apply everything: every
    customer's final ``stats.customer`` equals the numpy reference of what was sent, no reading
-   lost, none counted twice.
+   lost, none counted twice. Its ``/readyz`` is polled all along: 200 before the fault, 503 with
+   the ``kafka`` check failing while the broker is away, 200 again once it is back (the times
+   in the fault report; ``GRIDPULSE_READYZ_TIMELINE=<file>`` writes every answer there).
 2. "PostgreSQL stopped during an alert burst: every alert stored once after it returns".
    The alerts consumer stores a burst of credit and outage alert messages; PostgreSQL is stopped
    in the middle of it while the burst goes on, then restarted. Every alert message ends up in
@@ -17,12 +19,18 @@ alerts consumer.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import os
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -95,6 +103,81 @@ class PacedProducer:
 # 1. the broker goes away under a running worker
 
 
+@dataclass(frozen=True)
+class ReadyAnswer:
+    at_s: float  # monotonic
+    status: int  # 200, 503; 0: no answer
+    kafka_ok: bool | None
+    failing: tuple[str, ...]  # the checks that failed
+
+
+class ReadyzWatch:
+    """Polls a worker's ``/readyz`` every ``every_s`` seconds in a thread, keeping every answer."""
+
+    def __init__(self, port: int, every_s: float = 0.5) -> None:
+        self.url = f"http://127.0.0.1:{port}/readyz"
+        self.every_s = every_s
+        self.answers: list[ReadyAnswer] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def _ask(self) -> ReadyAnswer:
+        at = time.monotonic()
+        try:
+            with urllib.request.urlopen(self.url, timeout=15) as resp:
+                status, body = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        except OSError:
+            return ReadyAnswer(at, 0, None, ())
+        checks = json.loads(body).get("checks", {})
+        failing = tuple(sorted(name for name, c in checks.items() if not c["ok"]))
+        return ReadyAnswer(at, status, checks.get("kafka", {}).get("ok"), failing)
+
+    async def _run(self) -> None:
+        while True:
+            self.answers.append(await asyncio.to_thread(self._ask))
+            await asyncio.sleep(self.every_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def until(
+        self, status: int, within_s: float, since: float | None = None, kafka_ok: bool | None = None
+    ) -> ReadyAnswer:
+        """The first answer with ``status`` (and the kafka check's ``kafka_ok``, if given) asked
+        at ``since`` (monotonic; default now) or later."""
+        since = time.monotonic() if since is None else since
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            for a in self.answers:
+                if a.at_s >= since and a.status == status and kafka_ok in (None, a.kafka_ok):
+                    return a
+            await asyncio.sleep(0.1)
+        recent = [a for a in self.answers if a.at_s >= since][-5:]
+        raise AssertionError(f"/readyz never {status} within {within_s} s: {recent}")
+
+    def timeline(self, t0: float, marks: dict[str, float]) -> str:
+        """Every change of answer (and the marks), seconds from ``t0``."""
+        lines, last = [], None
+        events = [(a.at_s, a) for a in self.answers] + [(t, name) for name, t in marks.items()]
+        for at, what in sorted(events, key=lambda e: e[0]):
+            if isinstance(what, str):
+                lines.append(f"{at - t0:8.1f} s  -- {what}")
+            elif (what.status, what.failing) != last:
+                last = (what.status, what.failing)
+                failing = ", ".join(what.failing) or "-"
+                lines.append(f"{at - t0:8.1f} s  /readyz {what.status or 'no answer'}  failing: {failing}")
+        return "\n".join(lines) + "\n"
+
+
 async def latest_stats(settings: Settings, expected: dict[str, int], within_s: float) -> dict[str, Any]:
     """The latest stats.customer per customer: as soon as each has ``expected`` d30 intervals,
     or whatever there is after ``within_s`` (the caller counts what is missing)."""
@@ -157,15 +240,24 @@ async def test_broker_outage_worker_recovers_in_place(
 
     await eventually(under_way, 300, "the worker an eighth through the readings")
     applied_before = await applied()
+    # /readyz all along: ready before the fault (caught up within ready_max_lag: a live stream)
+    watch = ReadyzWatch(settings.web_port)
+    watch.start()
+    t_watch = time.monotonic()
+    ready_before = await watch.until(200, 60)
 
     t_fault = time.monotonic()
     await asyncio.to_thread(stack, fault, "kafka")
+    t_down = time.monotonic()
     try:
-        await asyncio.sleep(outage_s)
+        # not ready while the broker is away, the kafka check the one that says so
+        down = await watch.until(503, 15 + outage_s, since=t_fault, kafka_ok=False)
+        await asyncio.sleep(max(0.0, outage_s - (time.monotonic() - t_down)))
         assert worker.running, f"the worker died with the broker away:\n{worker.log_tail()}"
     finally:
         await asyncio.to_thread(stack, "up", "kafka")
     t_back = time.monotonic()
+    back = await watch.until(200, 120, since=t_back)
 
     # the rest of the stream, once the broker is back
     await stream.run()
@@ -173,6 +265,16 @@ async def test_broker_outage_worker_recovers_in_place(
 
     latest = await latest_stats(settings, expected, within_s=120 if scale.name == "small" else 600)
     t_done = time.monotonic()
+    await watch.stop()
+    marks = {
+        f"stack.sh {fault} kafka": t_fault,
+        "broker gone (stack.sh returned)": t_down,
+        "stack.sh up kafka returned": t_back,
+    }
+    timeline = watch.timeline(t_watch, marks)
+    if os.environ.get("GRIDPULSE_READYZ_TIMELINE"):
+        heading = f"# {fault}: worker /readyz every {watch.every_s} s, seconds from the first poll\n"
+        await asyncio.to_thread(Path(os.environ["GRIDPULSE_READYZ_TIMELINE"]).write_text, heading + timeline)
     try:
         counters: dict[str, Any] = (await worker.counters())["counters"]
     except OSError:  # not running, or not answering: reported below
@@ -199,10 +301,18 @@ async def test_broker_outage_worker_recovers_in_place(
         profiles_unknown=sum(1 for cid in expected if not latest.get(cid, {}).get("profile_known")),
         agent_crashes=crashes,
         worker_exit_code=worker.proc.poll(),
+        readyz_200_before_fault_s=round(ready_before.at_s - t_fault, 1),
+        readyz_503_after_fault_s=round(down.at_s - t_fault, 1),
+        readyz_failing_during=list(down.failing),
+        readyz_200_after_back_s=round(back.at_s - t_back, 1),
     )
     assert worker.running and worker.proc.pid == pid, f"the worker did not survive:\n{worker.log_tail()}"
     assert lost == 0 and duplicated == 0, f"lost {lost}, duplicated {duplicated}\n{worker.log_tail()}"
     assert crashes == 0, f"an agent crashed (its batch skipped):\n{worker.log_tail()}"
+    # /readyz: 200 before, 503 because of Kafka within ~15 s of the broker going, 200 again after
+    assert ready_before.status == 200 and ready_before.at_s < t_fault, timeline
+    assert down.status == 503 and down.kafka_ok is False and down.at_s - t_fault <= 15 + 1, timeline
+    assert back.status == 200 and back.at_s > t_back, timeline
     for cid, rows in readings.items():
         assert latest[cid]["profile_known"], cid  # the profiles sent before the readings
         now = computed_at(latest[cid], since)
