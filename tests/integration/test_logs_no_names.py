@@ -5,12 +5,14 @@ DLQs, its outages and arrears to the alert store and the log notifier). Then:
 
 - every line every process wrote is one JSON object with ts, level, logger, msg, service, pid;
 - no simulated customer's name (read back from the ``customers`` topic) is in any log, nor in
-  the alert topics the notifier's lines come from;
+  the alert topics the notifier's lines come from; no customer id in any log line but the log
+  notifier's (its alert ids name the customer: ``credit:<customer_id>:<family>``);
 - every dead letter has its line, with the message's topic, partition and offset as fields.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -158,6 +160,10 @@ async def test_a_json_logged_run_names_no_customer_and_places_every_dead_letter(
     text = {service: path.read_text(encoding="utf-8") for service, path in logs.items()}
     leaks = {(service, name) for service, body in text.items() for name in names if name in body}
     assert not leaks, leaks
+    # nor a customer id, but in the log notifier's alert ids (credit:<customer>:<family>)
+    ids = {p["customer_id"] for p in profiles}
+    told = [e["msg"] for lines in events.values() for e in lines if e["logger"] != "gridpulse.notify"]
+    assert not {cid for cid in ids for msg in told if re.search(rf"\b{re.escape(cid)}\b", msg)}
     alerts = []
     for topic in (contract.ALERTS_CREDIT, contract.ALERTS_OUTAGE, contract.ALERTS_INSPECTION):
         alerts += [r.value for r in await read_all(settings, settings.topic(topic)) if r.value]
