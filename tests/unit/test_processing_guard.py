@@ -66,13 +66,15 @@ def test_an_environment_failure_exits_the_worker_instead_of_dead_lettering(error
         logging.basicConfig(stream=sys.stderr)
 
         class Recorder:
+            metrics = SimpleNamespace(events_in=lambda topic: None)
+
             async def processing_failed(self, *args):
                 print("dead-lettered")
 
         async def process():
             raise {error}("server away")
 
-        event = SimpleNamespace(message=SimpleNamespace(partition=2, offset=41))
+        event = SimpleNamespace(message=SimpleNamespace(topic="t.in", partition=2, offset=41))
         asyncio.run(Runtime.guarded(Recorder(), "meter.readings", event, process))
         print("went on")
         """
@@ -90,13 +92,15 @@ def test_a_defect_is_dead_lettered_and_the_agent_goes_on() -> None:
         from streams.runtime import Runtime
 
         class Recorder:
+            metrics = SimpleNamespace(events_in=lambda topic: None)
+
             async def processing_failed(self, topic, events, exc):
                 print("dead-lettered", topic, [e.message.offset for e in events], type(exc).__name__)
 
         async def process():
             raise KeyError("a bug")
 
-        event = SimpleNamespace(message=SimpleNamespace(partition=2, offset=41))
+        event = SimpleNamespace(message=SimpleNamespace(topic="t.in", partition=2, offset=41))
         asyncio.run(Runtime.guarded(Recorder(), "billing.events", event, process))
         print("went on")
         """
