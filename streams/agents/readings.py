@@ -60,7 +60,10 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     s = rt.settings
     # per customer, in arrival order: (event, a single reading or a block's usable intervals)
     groups: dict[str, list[tuple[faust.EventT, MeterReading | _Block]]] = {}
-    newest: dict[int, float] = {}  # per partition: the newest usable reading's time (event age)
+    # per partition: the newest usable reading's time (event age); singles compared as datetimes
+    # (0.2 µs a reading; .timestamp() for each was 1.5 µs), converted once per partition
+    newest: dict[int, float] = {}
+    newest_single: dict[int, datetime] = {}
     for event in events:
         msg = event.message
         try:
@@ -95,9 +98,10 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
             await rt.dead_letter(METER_READINGS, event, issue.kind, issue.detail)
             continue
         groups.setdefault(cid, []).append((event, value))
-        ts = value.ts.timestamp()
-        if ts > newest.get(msg.partition, 0.0):
-            newest[msg.partition] = ts
+        if value.ts > newest_single.get(msg.partition, _NEVER):
+            newest_single[msg.partition] = value.ts
+    for partition, ts in newest_single.items():
+        newest[partition] = max(ts.timestamp(), newest.get(partition, 0.0))
     if newest:
         rt.metrics.event_times(events[0].message.topic, newest)
 
@@ -179,6 +183,8 @@ async def process_batch(rt: Runtime, events: Sequence[faust.EventT]) -> None:
     for send in dead:
         await send()
 
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 Outcome = tuple[faust.EventT, int | None, str, str]
 """(the message, the interval of a block or None, status, DLQ kind when invalid)."""

@@ -87,11 +87,14 @@ async def test_worker_metrics_and_health_during_a_simulated_run(topics, redis_se
 
     # scrape all along while the run streams in
     scrapes: list[str] = []
+    scrape_s: list[float] = []
     stop = asyncio.Event()
 
     async def scrape_all_along() -> None:
         while not stop.is_set():
+            started = time.perf_counter()
             status, body = await asyncio.to_thread(get, port, "/metrics")
+            scrape_s.append(time.perf_counter() - started)
             assert status == 200
             scrapes.append(body.decode())
             await asyncio.sleep(0.5)
@@ -197,7 +200,12 @@ async def test_worker_metrics_and_health_during_a_simulated_run(topics, redis_se
             return sum(v for k, v in samples(s).items() if k[0] == "gridpulse_consumer_lag_records")
 
         during = max(scrapes, key=lag_of)
-        note = f"# during the run (lag {lag_of(during):.0f})\n{during}\n# after, caught up\n{text}"
+        took_ms = sorted(1000 * t for t in scrape_s)
+        note = (
+            f"# {len(scrapes)} scrapes during the run, each {took_ms[0]:.0f}-{took_ms[-1]:.0f} ms "
+            f"(median {took_ms[len(took_ms) // 2]:.0f} ms) round trip\n"
+            f"# during the run (lag {lag_of(during):.0f})\n{during}\n# after, caught up\n{text}"
+        )
         await asyncio.to_thread(Path(SAVE_SCRAPE).write_text, note)
 
 
