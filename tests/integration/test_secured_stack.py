@@ -7,15 +7,16 @@ With the settings of its secure.env (password files, the stack's CA), ``gridpuls
 create``, the worker, the alerts consumer, the simulator and the dashboard run as real
 subprocesses; data flows through all of them: stats.customer for every simulated customer, the
 alerts consumer ready (/readyz: assigned, PostgreSQL signed in with its password, caught up),
-the dashboard serving a customer through its API after sign-in. Then the refusals: a wrong
-password and a CA that did not sign the broker's certificate each end the command at once with
-exit 78 and the clear line, and PostgreSQL refuses a connection without a password. No password
-is in any log.
+the dashboard serving a customer through its API after sign-in, the worker's and the
+dashboard's /readyz 200. Then the refusals: a wrong password and a CA that did not sign the
+broker's certificate each end the command at once with exit 78 and the clear line, and
+PostgreSQL refuses a connection without a password. No password is in any log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -103,6 +104,14 @@ def _gridpulse(
         timeout=timeout,
         check=False,
     )
+
+
+async def _ready(url: str) -> bool:
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        try:
+            return (await client.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 def _refused(result: subprocess.CompletedProcess[str], elapsed: float, *expected: str) -> None:
@@ -201,6 +210,13 @@ async def test_secured_stack_end_to_end_and_its_refusals(secure_stack: SecureSta
                 await eventually(customer_served, 60, f"/api/customers/{one} with its stats.customer")
             except AssertionError:
                 raise AssertionError(f"last answer and stats.customer: {seen}\n{dash.log_tail()}") from None
+        # the worker's and the dashboard's own readiness checks (Kafka metadata through their own
+        # clients, Redis, PostgreSQL by password for the dashboard) pass on the secured stack too
+        for name, url in (
+            ("worker", f"http://127.0.0.1:{settings.web_port}/readyz"),
+            ("dashboard", f"{dash.url}/readyz"),
+        ):
+            await eventually(functools.partial(_ready, url), 60, f"the {name}'s /readyz 200")
         for proc in started:
             assert proc.running, proc.log_tail()
     finally:
