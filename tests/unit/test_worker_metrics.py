@@ -18,7 +18,7 @@ from rocksdict import Rdict
 
 from gridpulse.settings import Settings
 from observability.metrics import lint_exposition
-from streams.agents.web import KafkaProbe
+from streams.agents.web import KafkaProbe, readiness
 from streams.metrics import CommitClock, WorkerMetrics, lag_of, position_of, store_size
 from tests.unit.worker_harness import js, quarter_hours_ago, reading, worker_under_test
 
@@ -218,3 +218,26 @@ async def test_kafka_check_fails_fast_without_a_broker_and_caches() -> None:
         again = await asyncio.wait_for(probe(), 0.5)  # cached, not asked again
         assert again is check
         await probe.close()
+
+
+# --- readiness: a worker whose consumer has not started ------------------------------------------
+
+
+async def test_readiness_of_a_worker_not_started_is_503_not_an_error(tmp_path: Path) -> None:
+    """faust's consumer before its start raises ConsumerNotStarted from assignment() (the old
+    health page logged it as a traceback at every worker start): the checks say "not ready"."""
+    async with worker_under_test(tmp_path) as w:
+        health = readiness(w.rt)
+        ok, body = await health.ready()
+        checks = body["checks"]
+        assert not ok and body["service"] == "worker"
+        assert checks["assigned"] == {"ok": False, "detail": "0 input partitions assigned"}
+        assert checks["caught_up"]["ok"]  # nothing assigned: nothing behind
+        assert not checks["kafka"]["ok"] and not checks["redis"]["ok"]  # nobody at port 9
+        assert value("gridpulse_dependency_up", dependency="kafka") == 0
+        assert value("gridpulse_ready", service="worker") == 0
+        live, _ = health.live()
+        assert not live  # the heartbeat starts with the worker (an app task)
+        health.start()
+        assert health.live()[0]
+        await health.stop()
