@@ -125,6 +125,8 @@ def _cmd_scores_explain(args: argparse.Namespace) -> int:
 
     from gridpulse.explain import explain_customer
 
+    if (refused := kafka_preflight("scores", get_settings())) is not None:
+        return refused
     try:
         explanation = asyncio.run(explain_customer(get_settings(), args.customer_id))
     except KeyError as exc:
@@ -310,6 +312,8 @@ def _cmd_inspection_explain(args: argparse.Namespace) -> int:
 
     from gridpulse.explain import explain_suspect, format_suspect_explanation
 
+    if (refused := kafka_preflight("inspection explain", get_settings())) is not None:
+        return refused
     try:
         explanation = asyncio.run(explain_suspect(get_settings(), args.customer_id))
     except KeyError as exc:
