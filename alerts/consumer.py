@@ -405,6 +405,7 @@ class AlertsConsumer:
         notifications: list[Notification] = []
         stored: list[tuple[str, str]] = []  # (kind, severity) of each alert stored
         rejected: list[str] = []  # the topic of each alert refused
+        unaddressed: list[tuple[str, str]] = []  # (kind, severity) of news that names no manager
         t0 = time.perf_counter()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -412,7 +413,7 @@ class AlertsConsumer:
                     if item.alert is None:
                         continue
                     try:
-                        notifications.extend(await self._store_one(conn, item.alert))
+                        notifications.extend(await self._store_one(conn, item.alert, unaddressed))
                         stored.append((str(item.alert.get("kind")), str(item.alert.get("severity"))))
                     except ALERT_REJECTED as exc:
                         rejected.append(item.tp.topic)
@@ -440,12 +441,20 @@ class AlertsConsumer:
                 kind=bounded(n.alert.get("kind"), KINDS),
                 severity=bounded(n.severity, SEVERITIES),
             ).inc()
+        for kind, severity in unaddressed:
+            NOTIFICATIONS.labels(
+                outcome="suppressed", kind=bounded(kind, KINDS), severity=bounded(severity, SEVERITIES)
+            ).inc()
         self.counters.stored += len(stored)
         self.counters.rejected += len(rejected)
         self.counters.notifications += len(notifications)
         return notifications
 
-    async def _store_one(self, conn: asyncpg.Connection, alert: dict[str, Any]) -> list[Notification]:
+    async def _store_one(
+        self, conn: asyncpg.Connection, alert: dict[str, Any], unaddressed: list[tuple[str, str]]
+    ) -> list[Notification]:
+        """Store one alert (a savepoint); its outbox rows. News that names no manager is
+        recorded in ``unaddressed`` (counted as suppressed once the batch commits)."""
         alert_id = alert["alert_id"]
         async with conn.transaction():  # a savepoint: a refused alert leaves the batch intact
             await upsert_alert(conn, alert)
@@ -458,7 +467,8 @@ class AlertsConsumer:
                 state.notice_severity,
                 state.acknowledged_severity,
             )
-            if event is not None and not state.manager_ids:
+            nobody = event is not None and not state.manager_ids
+            if nobody:
                 log.warning("alerts-consumer: alert %s has no manager to notify (%s)", alert_id, event)
             rows = await record_notice(conn, alert_id, state, event)
             if event is None and state.payload.get("kind") == "inspection":
@@ -468,6 +478,8 @@ class AlertsConsumer:
                 if event and untold:
                     rows = await queue_notifications(conn, alert_id, state, event, untold)
         assert event is not None or not rows
+        if nobody:
+            unaddressed.append((str(alert.get("kind")), state.severity))
         return [
             Notification(
                 id=r["id"],

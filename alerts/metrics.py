@@ -51,7 +51,8 @@ ALERTS_SKIPPED = Counter(
 NOTIFICATIONS = Counter(
     "gridpulse_notifications",
     "notifications to customer managers: queued (an outbox row for a manager), sent (delivered), "
-    "failed (given up after the notifier's retries; the row is stamped given up)",
+    "failed (given up after the notifier's retries; the row is stamped given up), suppressed (an "
+    "alert state that is news but names no manager: nobody told)",
     ["outcome", "kind", "severity"],
 )
 NOTIFICATION_SECONDS = Histogram(
@@ -64,7 +65,7 @@ NOTIFICATIONS_IN_FLIGHT = Gauge(
     "gridpulse_notifications_in_flight", "notifications submitted and not yet delivered or given up"
 )
 
-NOTIFY_OUTCOMES = ("queued", "sent", "failed")
+NOTIFY_OUTCOMES = ("queued", "sent", "failed", "suppressed")
 KINDS = ("credit", "outage", "inspection")
 SEVERITIES = ("info", "minor", "major", "critical")
 

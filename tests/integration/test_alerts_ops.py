@@ -22,9 +22,11 @@ from gridpulse.settings import Settings
 from observability.metrics import lint_exposition
 from schemas import topics as t
 from tests.integration.alert_bursts import (
+    TS,
     all_committed,
     expected_notices,
     lifecycles,
+    outage,
     received,
     stored,
 )
@@ -90,7 +92,9 @@ async def test_a_scrape_during_a_run_counts_what_was_sent(
         _, before = await scrape(url)
 
         credits, outages = lifecycles(0, 10)
-        await send(settings, credits, outages)
+        # news for nobody: an outage that names no manager (stored, counted as suppressed)
+        nobody = {**outage(900, "open", "major", TS[0]), "manager_ids": [], "affected": []}
+        await send(settings, credits, [*outages, nobody])
         await produce(settings, t.ALERTS_CREDIT, [(b"x", b"{not json"), (b"y", js({"alert_id": "half"}))])
         messages = credits + outages
         expected = expected_notices(messages)
@@ -113,18 +117,18 @@ async def test_a_scrape_during_a_run_counts_what_was_sent(
         credit_topic, outage_topic = settings.topic(t.ALERTS_CREDIT), settings.topic(t.ALERTS_OUTAGE)
         # events in per topic: every message read once (nothing redelivered in this run)
         assert value(after, "gridpulse_events_in_total", topic=credit_topic) == len(credits) + 2
-        assert value(after, "gridpulse_events_in_total", topic=outage_topic) == len(outages)
+        assert value(after, "gridpulse_events_in_total", topic=outage_topic) == len(outages) + 1
         assert value(after, "gridpulse_alerts_skipped_total", topic=credit_topic, error="decode") == 1
         assert value(after, "gridpulse_alerts_skipped_total", topic=credit_topic, error="schema") == 1
         # alerts stored, counted in committed transactions; the store agrees
         _, history, pending = await stored(settings)
-        assert delta("gridpulse_alerts_stored_total") == len(messages) == sum(history.values())
+        assert delta("gridpulse_alerts_stored_total") == len(messages) + 1 == sum(history.values())
         assert delta("gridpulse_alerts_stored_total", kind="credit") == len(credits)
         assert delta("gridpulse_alerts_stored_total", kind="outage", severity="critical") == len(
             outages
         ) - sum(m["status"] == "resolved" for m in outages)
         committed_tx = delta("gridpulse_alert_store_transactions_total", outcome="committed")
-        assert committed_tx == consumer.counters.batches >= -(-len(messages) // 7)
+        assert committed_tx == consumer.counters.batches >= -(-(len(messages) + 1) // 7)
         assert delta("gridpulse_alert_store_transactions_total", outcome="failed") == 0
         assert delta("gridpulse_alert_store_retries_total") == 0
         assert delta("gridpulse_alert_store_transaction_seconds_count", outcome="committed") == committed_tx
@@ -134,6 +138,10 @@ async def test_a_scrape_during_a_run_counts_what_was_sent(
         assert delta("gridpulse_notifications_total", outcome="sent") == hits
         assert delta("gridpulse_notifications_total", outcome="queued") == hits
         assert delta("gridpulse_notifications_total", outcome="failed") == 0
+        assert delta("gridpulse_notifications_total", outcome="suppressed") == 1
+        assert (
+            delta("gridpulse_notifications_total", outcome="suppressed", kind="outage", severity="major") == 1
+        )
         assert delta("gridpulse_notification_seconds_count", outcome="sent") == hits
         assert value(after, "gridpulse_notifications_in_flight") == 0
         # every assigned partition caught up: lag 0, committed offset age 0
@@ -141,7 +149,7 @@ async def test_a_scrape_during_a_run_counts_what_was_sent(
             after, "gridpulse_committed_offset_age_seconds", consumer_group=settings.alerts_group_id
         )
         assert len(ages) == 3 * settings.topic_partitions and not any(ages.values())
-        assert lint_exposition(text, forbidden_values=forbidden(messages)) == []
+        assert lint_exposition(text, forbidden_values=forbidden([*messages, nobody])) == []
 
         status, ready = await probe(url, "/readyz")
         assert status == 200, ready
