@@ -119,7 +119,10 @@ class Dashboard:
             return Check(False, f"loading: {feed.records} records read")
         reader = feed.reader()
         if reader is None:
-            return Check(True, f"caught up once, {feed.records} records read; the reader is restarting")
+            return Check(
+                True,
+                f"caught up once, {feed.records} records read; no reader (restarting, or no output topic)",
+            )
         behind = sum((await feed_lag(*reader)).values())
         bound = self.settings.dashboard_ready_max_lag
         return Check(behind <= bound, f"{behind} records behind (bound {bound}), {feed.records} read")
