@@ -25,6 +25,7 @@ from gridpulse.settings import Settings
 from metering.arrears import ArrearsLedger
 from schemas.topics import ALERTS_CREDIT
 from streams.agents.credit_alerts import CreditAlertStage, register
+from streams.metrics import WorkerMetrics
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI).timestamp()
@@ -57,6 +58,7 @@ class Stand:
             rebalancing=False,
         )
         self.ownership = SimpleNamespace(owns=lambda cid: True)
+        self.metrics = WorkerMetrics(self.app, "t", [])  # gridpulse_alerts_published_total
 
     def profile(self, customer_id: str) -> Any:
         return SimpleNamespace(manager_id="m-1")
