@@ -68,7 +68,7 @@ def _stack(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.
 @pytest.fixture
 def secure_stack(tmp_path: Path) -> Iterator[SecureStack]:
     run_dir = tmp_path / "stack"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPULSE_")}
+    env = dict(os.environ)  # GRIDPULSE_KAFKA_VERSION passes: the secured stack on Kafka 4.x too
     env |= {
         "GRIDPULSE_RUN_DIR": str(run_dir),
         "GRIDPULSE_STACK_SECURE": "1",
@@ -127,6 +127,8 @@ async def test_secured_stack_end_to_end_and_its_refusals(secure_stack: SecureSta
     v = stack.values
     assert v["GRIDPULSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert v["GRIDPULSE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    if version := os.environ.get("GRIDPULSE_KAFKA_VERSION"):
+        assert f"Kafka {version})" in stack.output, stack.output  # stack.sh's "kafka: started" line
     ops_port = free_port()
     settings = stack.settings(
         topic_prefix="sec.",
