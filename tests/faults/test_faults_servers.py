@@ -303,15 +303,16 @@ async def test_broker_outage_worker_recovers_in_place(
         worker_exit_code=worker.proc.poll(),
         readyz_200_before_fault_s=round(ready_before.at_s - t_fault, 1),
         readyz_503_after_fault_s=round(down.at_s - t_fault, 1),
+        readyz_503_after_broker_gone_s=round(down.at_s - t_down, 1),
         readyz_failing_during=list(down.failing),
         readyz_200_after_back_s=round(back.at_s - t_back, 1),
     )
     assert worker.running and worker.proc.pid == pid, f"the worker did not survive:\n{worker.log_tail()}"
     assert lost == 0 and duplicated == 0, f"lost {lost}, duplicated {duplicated}\n{worker.log_tail()}"
     assert crashes == 0, f"an agent crashed (its batch skipped):\n{worker.log_tail()}"
-    # /readyz: 200 before, 503 because of Kafka within ~15 s of the broker going, 200 again after
+    # /readyz: 200 before, 503 because of Kafka within 15 s of the broker gone, 200 again after
     assert ready_before.status == 200 and ready_before.at_s < t_fault, timeline
-    assert down.status == 503 and down.kafka_ok is False and down.at_s - t_fault <= 15 + 1, timeline
+    assert down.status == 503 and down.kafka_ok is False and down.at_s - t_down <= 15, timeline
     assert back.status == 200 and back.at_s > t_back, timeline
     for cid, rows in readings.items():
         assert latest[cid]["profile_known"], cid  # the profiles sent before the readings
