@@ -35,10 +35,16 @@ CheckFn = Callable[[], Awaitable[Check]]
 
 
 class Health:
-    def __init__(self, service: str, *, beat_s: float = 1.0, stall_s: float = 10.0) -> None:
+    def __init__(
+        self, service: str, *, beat_s: float = 1.0, stall_s: float = 10.0, refresh_s: float | None = 15.0
+    ) -> None:
         self.service = service
         self.beat_s = beat_s
         self.stall_s = stall_s
+        # the checks also run every refresh_s by themselves, so that gridpulse_dependency_up and
+        # gridpulse_ready stay current on /metrics when nobody probes /readyz (None: only on probes)
+        self.refresh_s = refresh_s
+        self._refresh_task: asyncio.Task[None] | None = None
         self._checks: dict[str, tuple[CheckFn, float]] = {}
         self._dependencies: set[str] = set()
         self._last_beat = time.monotonic()
@@ -67,16 +73,26 @@ class Health:
             self._task = asyncio.get_running_loop().create_task(
                 self._beat(), name=f"{self.service}-heartbeat"
             )
+        if self.refresh_s is not None and (self._refresh_task is None or self._refresh_task.done()):
+            self._refresh_task = asyncio.get_running_loop().create_task(
+                self._refresh(self.refresh_s), name=f"{self.service}-checks"
+            )
 
     async def stop(self) -> None:
-        """Stop the heartbeat (at shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Stop the heartbeat and the periodic checks (at shutdown)."""
+        for task in (self._task, self._refresh_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._task = self._refresh_task = None
+
+    async def _refresh(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await self.ready()  # never raises: a failing check is a result
 
     async def _beat(self) -> None:
         while True:

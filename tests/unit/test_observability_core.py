@@ -103,3 +103,39 @@ def test_lint_exposition_names_labels_and_customer_values() -> None:
     ok = CollectorRegistry()
     Counter("gridpulse_events_in", "ok", ["topic"], registry=ok).labels(topic="t").inc()
     assert lint_exposition(generate_latest(ok).decode()) == []
+
+
+async def test_checks_refresh_the_dependency_gauges_without_a_probe() -> None:
+    from prometheus_client import REGISTRY
+
+    health = Health("refresh-svc", beat_s=0.05, refresh_s=0.05)
+    state = {"up": True}
+
+    async def pg() -> Check:
+        return Check(state["up"])
+
+    health.add_check("refresh_pg", pg, dependency=True)
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("gridpulse_dependency_up", {"dependency": "refresh_pg"})
+
+    health.start()
+    try:
+        for _ in range(40):
+            if gauge() == 1.0:
+                break
+            await asyncio.sleep(0.02)
+        assert gauge() == 1.0
+        state["up"] = False
+        for _ in range(40):
+            if gauge() == 0.0:
+                break
+            await asyncio.sleep(0.02)
+        assert gauge() == 0.0
+        assert REGISTRY.get_sample_value("gridpulse_ready", {"service": "refresh-svc"}) == 0.0
+    finally:
+        await health.stop()
+    # stopped: no more refreshes
+    state["up"] = True
+    await asyncio.sleep(0.15)
+    assert gauge() == 0.0
