@@ -82,13 +82,14 @@ from alerts.store import (
     upsert_alert,
 )
 from gridpulse.settings import Settings
+from observability.checks import kafka_answers, postgres_answers
 from observability.health import Check, Health
 from observability.http import bound_port, serve
 from observability.metrics import EVENTS_IN
 from schemas import topics
 from schemas.codec import describe_validation_error
 from schemas.models import CreditAlert, InspectionAlert, OutageAlert
-from streams.kafka import make_admin, make_consumer
+from streams.kafka import make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -555,25 +556,11 @@ class AlertsConsumer:
         return Check(True, f"{len(assigned)} partitions")
 
     async def _check_postgres(self) -> Check:
-        conn = await asyncpg.connect(self.settings.pg_connect_dsn(), timeout=2.5)
-        try:
-            await conn.fetchval("SELECT 1")
-        finally:
-            await conn.close(timeout=1.0)
-        return Check(True, "SELECT 1 answered")
+        return await postgres_answers(self.settings)
 
     async def _check_kafka(self) -> Check:
-        consumer = self._consumer
-        if consumer is not None:
-            await consumer.topics()  # a metadata request on the consumer's own client
-            return Check(True, "metadata answered")
-        admin = make_admin(self.settings)  # not consuming yet: a client of the same settings
-        try:
-            await admin.start()
-            await admin.list_topics()
-        finally:
-            await admin.close()
-        return Check(True, "metadata answered (admin client)")
+        # the consumer's own client once consuming; before that, one of the same settings
+        return await kafka_answers(self.settings, self._consumer)
 
     async def _check_caught_up(self) -> Check:
         at = self.progress.measured_at

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import asyncpg
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -53,11 +52,11 @@ from dashboard.metrics import SSE_CLIENTS, HttpMetrics, feed_lag, set_feed_lag, 
 from dashboard.state import KINDS, OPEN_STATUSES, DashboardState
 from dashboard.store import AlertStore, StoreUnavailable
 from gridpulse.settings import Settings
+from observability.checks import kafka_answers, postgres_answers
 from observability.health import Check, Health
 from observability.metrics import exposition
 from scoring import ModelConfig, load_config
 from scoring.explain import explain_document
-from streams.kafka import make_admin
 
 log = logging.getLogger(__name__)
 
@@ -138,25 +137,12 @@ class Dashboard:
         return Check(True, "PING answered")
 
     async def check_postgres(self) -> Check:
-        conn = await asyncpg.connect(self.settings.pg_connect_dsn(), timeout=2.5)
-        try:
-            await conn.fetchval("SELECT 1")
-        finally:
-            await conn.close(timeout=1.0)
-        return Check(True, "SELECT 1 answered")
+        return await postgres_answers(self.settings)
 
     async def check_kafka(self) -> Check:
+        # the feed's own client while a reader runs; else one of the same settings
         reader = self.feed.reader() if self.feed is not None else None
-        if reader is not None:
-            await reader[0].topics()  # a metadata request on the feed's own client
-            return Check(True, "metadata answered")
-        admin = make_admin(self.settings)  # no reader running: a client of the same settings
-        try:
-            await admin.start()
-            await admin.list_topics()
-        finally:
-            await admin.close()
-        return Check(True, "metadata answered (admin client)")
+        return await kafka_answers(self.settings, reader[0] if reader is not None else None)
 
     async def refresh_metrics(self) -> None:
         """The gauges read from the state at each scrape: documents, customers, SSE clients,
