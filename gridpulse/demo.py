@@ -75,18 +75,26 @@ def print_stats(title: str, stats: list[dict[str, Any]]) -> None:
         )
 
 
-async def run_demo(base: Settings, customers: int = 40, days: float = 2.0, keep_serving: bool = True) -> int:
-    run_dir = ROOT / ".run" / "demo"
-    settings = base.model_copy(
+def demo_settings(base: Settings, run_dir: Path) -> Settings:
+    """The demo's settings: its own topics, group and state, and ports of its own beside a worker
+    and an alerts consumer that may run on the defaults (each service's /metrics /livez /readyz
+    port differs from every other's)."""
+    return base.model_copy(
         update={
             "topic_prefix": DEMO_PREFIX,
             "app_id": "gridpulse-demo",
             "data_dir": str(run_dir / "faust"),
-            "web_port": base.web_port + 1,
+            "web_port": base.web_port + 10,
+            "alerts_ops_port": base.alerts_ops_port + 10,
             "batch_within_s": 0.2,
             "scoring_interval_s": 3.0,
         }
     )
+
+
+async def run_demo(base: Settings, customers: int = 40, days: float = 2.0, keep_serving: bool = True) -> int:
+    run_dir = ROOT / ".run" / "demo"
+    settings = demo_settings(base, run_dir)
     print(f"gridpulse demo: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_display()}")
     shutil.rmtree(run_dir, ignore_errors=True)
     names = [settings.topic(t.name) for t in contract.CONTRACT_TOPICS]
@@ -189,6 +197,11 @@ async def serve_dashboard(settings: Settings, run_dir: Path, scored: set[str], k
     try:
         overview = await _dashboard_overview(dashboard, url, logins[0], len(scored), within_s=60)
         print(f"\ndashboard: {url}  (log in .run/demo/dashboard.log)")
+        print(
+            "  metrics and health (/metrics, /livez, /readyz): worker "
+            f"http://127.0.0.1:{settings.web_port}/, alerts consumer "
+            f"http://127.0.0.1:{settings.alerts_ops_port}/, dashboard {url}"
+        )
         print(
             f"  sees {overview.get('customers_scored')} scored customers; value matrix quadrants "
             f"{overview.get('quadrants')}"
