@@ -140,11 +140,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from gridpulse.demo import run_demo
 
     keep = not (args.exit or os.environ.get("GRIDPULSE_DEMO_EXIT", "").lower() in ("1", "true", "yes"))
+
+    async def demo() -> int:
+        # SIGTERM and SIGHUP (a closed terminal, `timeout`, a process manager) end the demo as
+        # Ctrl-C does: its worker, alerts consumer and dashboard are stopped, not orphaned
+        import signal
+
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, task.cancel)
+        return await run_demo(get_settings(), customers=args.customers, days=args.days, keep_serving=keep)
+
     try:
-        return asyncio.run(
-            run_demo(get_settings(), customers=args.customers, days=args.days, keep_serving=keep)
-        )
-    except KeyboardInterrupt:
+        return asyncio.run(demo())
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
 
 
