@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from dashboard.auth import hash_password
 from gridpulse.settings import Settings
@@ -126,3 +127,12 @@ async def wait_json(
                 return body
         await asyncio.sleep(0.3)
     raise AssertionError(f"not within {within_s} s: {what}; last {path}: {str(body)[:2000]}")
+
+
+@pytest.fixture
+def dashboards() -> Iterator[list[DashboardProcess]]:
+    """Dashboards a test starts (append each); stopped at the end of the test."""
+    started: list[DashboardProcess] = []
+    yield started
+    for d in started:
+        d.stop()

@@ -32,7 +32,6 @@ from schemas import topics as contract
 from scoring import score_population
 from streams.kafka import make_consumer
 from tests.integration.dashboard_client import (
-    DashboardProcess,
     records_read,
     signed_in,
     sse_events,
@@ -53,14 +52,6 @@ T0 = datetime(2026, 10, 31, 15, 45, tzinfo=UTC)
 
 def at(hours: float) -> str:
     return (T0 + timedelta(hours=hours)).isoformat()
-
-
-@pytest.fixture
-def dashboards() -> Any:
-    started: list[DashboardProcess] = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 @pytest_asyncio.fixture

@@ -14,20 +14,15 @@ import pytest
 from gridpulse.settings import Settings
 from schemas import topics as contract
 from streams.kafka import read_latest
-from tests.integration.dashboard_client import DashboardProcess, signed_in, start_dashboard
+from tests.integration.dashboard_client import (
+    signed_in,
+    start_dashboard,
+)
 from tests.integration.helpers import eventually
 from tests.integration.population import send, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 CUSTOMERS = 30
-
-
-@pytest.fixture
-def dashboards() -> Any:
-    started: list[DashboardProcess] = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 async def test_the_workers_scores_and_stats_reach_the_dashboard(

@@ -28,21 +28,16 @@ from gridpulse.workerproc import ROOT, WorkerProcess, worker_env
 from schemas import topics as contract
 from simulator.bad import DLQ_KINDS
 from streams.kafka import read_all
-from tests.integration.dashboard_client import DashboardProcess, start_dashboard
+from tests.integration.dashboard_client import (
+    DashboardProcess,
+    start_dashboard,
+)
 from tests.integration.helpers import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 CUSTOMERS = 12
 JSON_LOGS = {"GRIDPULSE_LOG_FORMAT": "json"}
 FIELDS = {"ts", "level", "logger", "msg", "service", "pid"}
-
-
-@pytest.fixture
-def dashboards() -> Any:
-    started: list[DashboardProcess] = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
